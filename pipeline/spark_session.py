@@ -1,0 +1,103 @@
+"""Building the SparkSession that every job uses, and shipping this package to executors.
+
+In local mode the executors' Python must be the project's own interpreter (otherwise they
+start the system Python and fail with ``ModuleNotFoundError``), so ``PYSPARK_PYTHON`` and
+``PYSPARK_DRIVER_PYTHON`` are set to :data:`sys.executable` unless the user set them. On a
+cluster, nodes need only the third-party dependencies: the ``pipeline`` package is zipped and
+added with ``addPyFile`` so executor tasks can import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Keep TensorFlow's C++ logging quiet in every Python worker Spark starts.
+_EXECUTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+
+
+def is_local_master(master: str | None) -> bool:
+    return master is None or master.startswith("local")
+
+
+def package_zip(dest_dir: str | None = None) -> str:
+    """Zip the ``pipeline`` package (sources only) and return the zip's path."""
+    dest = Path(dest_dir or tempfile.mkdtemp(prefix="lottery-spark-"))
+    dest.mkdir(parents=True, exist_ok=True)
+    out = dest / "pipeline.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(PACKAGE_DIR.rglob("*.py")):
+            zf.write(path, Path("pipeline") / path.relative_to(PACKAGE_DIR))
+    return str(out)
+
+
+def _requested_master(master: str | None) -> str | None:
+    if master:
+        return master
+    return os.environ.get("MASTER") or _submit_conf("spark.master")
+
+
+def _submit_conf(key: str) -> str | None:
+    """A setting passed by spark-submit (it reaches the driver as a JVM system property)."""
+    for arg in os.environ.get("PYSPARK_SUBMIT_ARGS", "").split():
+        if arg.startswith(f"{key}="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def get_spark(
+    app_name: str,
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    ship_package: bool = True,
+) -> SparkSession:
+    """Return the active SparkSession, creating it with the project's settings if needed.
+
+    ``master`` is used only when the job was not started by spark-submit with its own
+    ``--master``; the default is ``local[*]``.
+    """
+    requested = _requested_master(master)
+    running_under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if is_local_master(requested):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    for key, value in _EXECUTOR_ENV.items():
+        os.environ.setdefault(key, value)
+
+    builder = SparkSession.builder.appName(app_name)
+    if not running_under_submit:
+        builder = builder.master(requested or "local[*]")
+    defaults = {
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.host": os.environ.get("SPARK_LOCAL_IP", "127.0.0.1")
+        if is_local_master(requested)
+        else None,
+    }
+    for key, value in {**defaults, **(conf or {})}.items():
+        if value is not None:
+            builder = builder.config(key, value)
+    for key, value in _EXECUTOR_ENV.items():
+        builder = builder.config(f"spark.executorEnv.{key}", value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LOTTERY_SPARK_LOG_LEVEL", "WARN"))
+    if ship_package and not getattr(spark.sparkContext, "_lottery_package_shipped", False):
+        spark.sparkContext.addPyFile(package_zip())
+        spark.sparkContext._lottery_package_shipped = True  # type: ignore[attr-defined]
+    return spark
+
+
+def default_parallelism(spark: SparkSession) -> int:
+    """Task slots the cluster offers right now (at least 1)."""
+    return max(1, int(spark.sparkContext.defaultParallelism))
