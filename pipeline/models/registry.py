@@ -1,0 +1,80 @@
+"""Model registry keyed by name, with one ``create_model`` entry point (the timm style)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import keras
+
+ModelBuilder = Callable[..., keras.Model]
+
+_REGISTRY: dict[str, ModelBuilder] = {}
+
+
+def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
+    """Decorator: make a builder available to :func:`create_model` under ``name``."""
+
+    def wrap(fn: ModelBuilder) -> ModelBuilder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_models() -> list[str]:
+    """Names accepted by :func:`create_model`, sorted."""
+    return sorted(_REGISTRY)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed Keras' default initializer seeds, then restore Python's random state.
+
+    Keras 3 initializers created without a seed draw one from Python's ``random`` module
+    when the layer is constructed; seeding it around model construction therefore fixes
+    every initial weight without touching NumPy's or TensorFlow's global state.
+    """
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
+def create_model(
+    name: str,
+    *,
+    image_size: int,
+    classes: int,
+    alpha: float = 1.0,
+    seed: int = 0,
+    channels: int = 3,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> keras.Model:
+    """Build registered model ``name``; the same arguments give bit-identical initial weights.
+
+    Inputs are float32 pixel values in 0..255 (see :mod:`pipeline.models`). Arguments a
+    model has no use for (``alpha`` for LeNet, say) are ignored.
+    """
+    try:
+        builder = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(list_models())}") from None
+    if image_size < 1 or classes < 1 or channels < 1:
+        raise ValueError("image_size, classes and channels must be positive")
+    with seeded(seed):
+        return builder(
+            image_size=image_size,
+            classes=classes,
+            alpha=alpha,
+            channels=channels,
+            dropout=dropout,
+            **kwargs,
+        )

@@ -1,0 +1,114 @@
+"""What may be pruned, and how fast: the pruning policy the user sees and changes.
+
+Candidates are the kernels of masked Conv2D ("conv"), DepthwiseConv2D ("depthwise") and
+Dense ("dense") layers; biases and BatchNorm parameters are never pruned. Two kernels have
+a *role*: the first Conv2D in weight order is ``first_conv``, the last Dense is
+``classifier``. Each may get its own per-level fraction (0 keeps it dense); when its
+fraction is ``None`` it is pruned like every other candidate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import keras
+
+from pipeline.config import from_dict, setting
+from pipeline.tickets.conversion import masked_layers
+from pipeline.tickets.masked_layers import LAYER_KIND
+
+
+@dataclass
+class PruningPolicy:
+    strategy: Literal["global", "layerwise"] = setting(
+        "global", "global: one magnitude threshold over all pooled kernels; layerwise: per kernel"
+    )
+    fraction: float = setting(0.2, "fraction of the remaining prunable weights removed per level")
+    prune_conv: bool = setting(True, "prune Conv2D kernels")
+    prune_depthwise: bool = setting(True, "prune DepthwiseConv2D kernels")
+    prune_dense: bool = setting(True, "prune Dense kernels")
+    first_conv_fraction: float | None = setting(
+        None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
+    )
+    classifier_fraction: float | None = setting(
+        None, "per-level fraction for the output Dense (null: like the others, 0: never)"
+    )
+    exclude: list[str] = setting([], "names of layers never pruned")
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("global", "layerwise"):
+            raise ValueError(f"strategy must be 'global' or 'layerwise', got {self.strategy!r}")
+        for name in ("fraction", "first_conv_fraction", "classifier_fraction"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PruningPolicy:
+        return from_dict(cls, data)
+
+    def kind_allowed(self, kind: str) -> bool:
+        return {"conv": self.prune_conv, "depthwise": self.prune_depthwise,
+                "dense": self.prune_dense}[kind]
+
+    def fraction_for(self, tensor: KernelInfo) -> float:
+        """Per-level pruning fraction of one kernel (0.0: never pruned)."""
+        if not self.kind_allowed(tensor.kind) or tensor.name in self.exclude:
+            return 0.0
+        special = {"first_conv": self.first_conv_fraction,
+                   "classifier": self.classifier_fraction}.get(tensor.role or "")
+        return self.fraction if special is None else special
+
+    def pooled(self, tensor: KernelInfo) -> bool:
+        """True when the kernel shares the global threshold (no role-specific fraction)."""
+        special = {"first_conv": self.first_conv_fraction,
+                   "classifier": self.classifier_fraction}.get(tensor.role or "")
+        return special is None and self.fraction_for(tensor) > 0
+
+    def is_prunable(self, tensor: KernelInfo) -> bool:
+        return self.fraction_for(tensor) > 0
+
+    def density(self, tensor: KernelInfo, level: float) -> float:
+        """Fraction of the kernel's weights left after ``level`` levels: (1 - f) ** level."""
+        return (1.0 - self.fraction_for(tensor)) ** level
+
+    def level_for_sparsity(self, sparsity: float) -> float:
+        """The (fractional) level at which the pooled kernels reach ``sparsity``."""
+        if not 0.0 <= sparsity < 1.0:
+            raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+        if self.fraction <= 0:
+            raise ValueError("a policy with fraction 0 never prunes")
+        return math.log1p(-sparsity) / math.log1p(-self.fraction)
+
+
+@dataclass(frozen=True)
+class KernelInfo:
+    """One maskable kernel: its layer name, kind, role and shape."""
+
+    name: str
+    kind: str
+    role: str | None
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+def describe_kernels(model: keras.Model) -> list[KernelInfo]:
+    """Every masked kernel of ``model`` in weight order, with kind and role."""
+    layers = masked_layers(model)
+    kinds = [LAYER_KIND[type(layer)] for layer in layers]
+    first_conv = next((i for i, k in enumerate(kinds) if k == "conv"), None)
+    classifier = max((i for i, k in enumerate(kinds) if k == "dense"), default=None)
+    infos = []
+    for i, (layer, kind) in enumerate(zip(layers, kinds, strict=True)):
+        role = "first_conv" if i == first_conv else "classifier" if i == classifier else None
+        infos.append(KernelInfo(layer.name, kind, role, tuple(layer.kernel.shape)))
+    return infos
