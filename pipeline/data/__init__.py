@@ -1,0 +1,1 @@
+"""ImageNet ingest: source layouts, strict decoding, Petastorm schema, writers and readers."""

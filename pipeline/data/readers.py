@@ -1,0 +1,183 @@
+"""Reading an ingest output: metadata, validation, numpy arrays and ``tf.data`` pipelines.
+
+Reader settings: petastorm's ``make_reader`` with a **thread** pool. JPEG decoding happens in
+OpenCV, which releases the GIL, so threads scale without the cost of a process pool
+(spawning interpreters and pickling every decoded image back). ``workers_count`` threads each
+decode one row group at a time, so reader memory is about
+``workers_count × row-group images × N×N×3`` bytes. Every reader is used as a context
+manager, so its threads are stopped and joined when reading ends, normally or not.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from petastorm import make_reader
+
+from pipeline.store import ArtifactStore, StoreError, join, normalize_url
+
+REQUIRED = ("dataset.json", "classes.txt", "train", "val")
+
+
+class DatasetError(ValueError):
+    """The URL is not a complete ingest output; the message says what is missing."""
+
+
+def read_classes(url: str) -> list[str]:
+    """The synsets of an ingest output, in label order."""
+    try:
+        text = ArtifactStore(url).read_text("classes.txt")
+    except StoreError as exc:
+        raise DatasetError(f"{normalize_url(url)} has no classes.txt") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def dataset_info(url: str) -> dict[str, Any]:
+    """The contents of ``dataset.json`` (image_size, num_classes, rows, rejected, layout ...)."""
+    try:
+        return ArtifactStore(url).read_json("dataset.json")
+    except StoreError as exc:
+        raise DatasetError(f"{normalize_url(url)} has no dataset.json") from exc
+
+
+def validate_dataset(url: str) -> dict[str, Any]:
+    """Raise DatasetError unless ``url`` is a complete ingest output; returns its info."""
+    store = ArtifactStore(url)
+    if not store.exists():
+        raise DatasetError(f"dataset {store.root} does not exist")
+    if not store.is_complete():
+        raise DatasetError(f"{store.root} is not a complete ingest output (no completion marker)")
+    for name in REQUIRED:
+        if not store.exists(name):
+            raise DatasetError(f"{store.root} is not an ingest output: {name} is missing")
+    for split in ("train", "val"):
+        if not store.exists(split, "_common_metadata"):
+            raise DatasetError(f"{store.url(split)} is not a Petastorm dataset")
+    info = dataset_info(url)
+    classes = read_classes(url)
+    if info.get("num_classes") != len(classes):
+        raise DatasetError(
+            f"{store.root}: dataset.json says {info.get('num_classes')} classes, "
+            f"classes.txt lists {len(classes)}"
+        )
+    return info
+
+
+def split_url(url: str, split: str) -> str:
+    """URL of one split (``train`` or ``val``) of an ingest output."""
+    return join(normalize_url(url), split)
+
+
+def load_numpy(
+    split_url: str,
+    limit: int | None = None,
+    cur_shard: int | None = None,
+    shard_count: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All (or the first ``limit``) rows of a split as ``x`` uint8 [n,N,N,3] and ``y`` int32 [n].
+
+    Rows come in a stable order (row groups unshuffled, one in-process worker), so two calls
+    return the same arrays. Meant for evaluation sets and tests, not for ImageNet's train split.
+    """
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    with make_reader(
+        normalize_url(split_url),
+        schema_fields=["image", "label"],
+        reader_pool_type="dummy",
+        shuffle_row_groups=False,
+        num_epochs=1,
+        cur_shard=cur_shard,
+        shard_count=shard_count,
+    ) as reader:
+        for row in itertools.islice(reader, limit):
+            images.append(row.image)
+            labels.append(int(row.label))
+    if not images:
+        return np.zeros((0, 0, 0, 3), np.uint8), np.zeros((0,), np.int32)
+    return np.stack(images).astype(np.uint8, copy=False), np.asarray(labels, np.int32)
+
+
+def _rows(
+    url: str,
+    shuffle: bool,
+    seed: int,
+    num_epochs: int | None,
+    cur_shard: int | None,
+    shard_count: int | None,
+    workers_count: int,
+) -> Iterator[tuple[np.ndarray, np.int32]]:
+    with make_reader(
+        url,
+        schema_fields=["image", "label"],
+        reader_pool_type="thread",
+        workers_count=workers_count,
+        shuffle_row_groups=shuffle,
+        shuffle_rows=shuffle,
+        seed=seed if shuffle else None,
+        num_epochs=num_epochs,
+        cur_shard=cur_shard,
+        shard_count=shard_count,
+        shard_seed=0,
+    ) as reader:
+        for row in reader:
+            yield row.image, np.int32(row.label)
+
+
+def make_tf_dataset(
+    split_url: str,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    num_epochs: int | None = 1,
+    cur_shard: int | None = None,
+    shard_count: int | None = None,
+    workers_count: int = 4,
+    shuffle_buffer: int = 1024,
+    drop_remainder: bool = False,
+) -> Any:
+    """A ``tf.data.Dataset`` of ``(float32 images 0..255 [b,N,N,3], int32 labels [b])``.
+
+    Each iteration of the dataset (each Keras epoch) opens its own petastorm reader inside a
+    generator and stops it when the iteration ends or its iterator is discarded, so no reader
+    threads outlive their use. With ``shuffle`` the row groups are shuffled, rows within a row
+    group too, and then a ``shuffle_buffer``-row buffer mixes across row groups; the seed
+    advances with every iteration so epochs differ but runs repeat. ``cur_shard`` /
+    ``shard_count`` select a disjoint share of row groups (one per data-parallel worker).
+    """
+    import tensorflow as tf
+
+    url = normalize_url(split_url)
+    info = _split_image_shape(url)
+    epoch = itertools.count()
+
+    def generate() -> Iterator[tuple[np.ndarray, np.int32]]:
+        yield from _rows(
+            url, shuffle, seed + next(epoch), num_epochs, cur_shard, shard_count, workers_count
+        )
+
+    dataset = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(
+            tf.TensorSpec(shape=info, dtype=tf.uint8),
+            tf.TensorSpec(shape=(), dtype=tf.int32),
+        ),
+    )
+    if shuffle and shuffle_buffer > 1:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(
+        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _split_image_shape(url: str) -> tuple[int, int, int]:
+    """The ``image`` field's shape, from the dataset's stored Unischema."""
+    from petastorm.etl.dataset_metadata import get_schema_from_dataset_url
+
+    schema = get_schema_from_dataset_url(url)
+    return tuple(schema.fields["image"].shape)  # type: ignore[return-value]
