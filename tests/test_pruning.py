@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -45,7 +47,7 @@ def _counts(masks: dict[str, np.ndarray]) -> dict[str, int]:
 @pytest.mark.parametrize("strategy", ["global", "layerwise"])
 def test_imp_levels_keep_exact_fractions_and_only_shrink(strategy: str) -> None:
     model = _conv4()
-    policy = PruningPolicy(strategy=strategy, fraction=0.2)
+    policy = PruningPolicy(strategy=strategy, fraction_per_level=0.2)
     sizes = {t.name: t.size for t in describe_kernels(model)}
     total = sum(sizes.values())
     previous = get_masks(model)
@@ -72,13 +74,15 @@ def test_imp_levels_keep_exact_fractions_and_only_shrink(strategy: str) -> None:
 def test_global_threshold_and_layerwise_threshold_respect_magnitude() -> None:
     model = _lenet()
     kernels = _kernels(model)
-    masks = masks_at_level(model, PruningPolicy(strategy="global", fraction=0.5), 1)
+    policy = PruningPolicy(strategy="global", fraction_per_level=0.5)
+    masks = masks_at_level(model, policy, 1)
     kept = np.concatenate([np.abs(kernels[n][m]) for n, m in masks.items()])
     cut = np.concatenate([np.abs(kernels[n][~m]) for n, m in masks.items()])
     assert kept.min() >= cut.max()
     # global differs from layerwise: per-layer fractions are not all 0.5
     assert len({round(m.mean(), 2) for m in masks.values()}) > 1
-    masks = masks_at_level(model, PruningPolicy(strategy="layerwise", fraction=0.5), 1)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
+    masks = masks_at_level(model, policy, 1)
     for name, mask in masks.items():
         assert np.abs(kernels[name][mask]).min() >= np.abs(kernels[name][~mask]).max()
         assert abs(mask.sum() - mask.size / 2) <= 0.5
@@ -93,7 +97,7 @@ def test_ties_and_already_pruned_weights_give_exact_counts() -> None:
     # pruned weights with huge magnitude must not come back
     for name in kernels:
         kernels[name][~old[name]] = 100.0
-    policy = PruningPolicy(strategy="layerwise", fraction=0.5)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
     masks = masks_at_level(model, policy, 1, masks=old, kernels=kernels)
     for t in infos:
         target = round(t.size * 0.5)
@@ -105,7 +109,7 @@ def test_policy_kinds_roles_and_exclusions() -> None:
     model = _conv4()
     roles = {t.name: t.role for t in describe_kernels(model)}
     assert roles["conv1"] == "first_conv" and roles["predictions"] == "classifier"
-    policy = PruningPolicy(strategy="global", fraction=0.5, first_conv_fraction=0.0,
+    policy = PruningPolicy(strategy="global", fraction_per_level=0.5, first_conv_fraction=0.0,
                            classifier_fraction=0.25, exclude=["fc2"])
     masks = imp_masks(model, policy, 2)
     assert masks["conv1"].all() and masks["fc2"].all()
@@ -113,17 +117,27 @@ def test_policy_kinds_roles_and_exclusions() -> None:
     pooled = [n for n in masks if n not in ("conv1", "fc2", "predictions")]
     pool_size = sum(masks[n].size for n in pooled)
     assert abs(sum(masks[n].sum() for n in pooled) - pool_size * 0.25) <= 1
-    dense_off = imp_masks(model, PruningPolicy(prune_dense=False, fraction=0.5), 1)
+    no_dense = PruningPolicy(prunable=["conv", "depthwise"], fraction_per_level=0.5)
+    dense_off = imp_masks(model, no_dense, 1)
     assert all(dense_off[n].all() for n in ("fc1", "fc2", "predictions"))
     assert not dense_off["conv2"].all()
     with pytest.raises(ValueError):
         PruningPolicy(strategy="random")
+    with pytest.raises(ValueError, match="kind"):
+        PruningPolicy(prunable=["conv", "batchnorm"])
     assert PruningPolicy.from_dict(policy.to_dict()) == policy
+    # the main job's settings section maps by field name; extra fields are ignored
+    section = SimpleNamespace(method="imp", levels=3, strategy="layerwise",
+                              fraction_per_level=0.3, prunable=["dense"],
+                              first_conv_fraction=None, classifier_fraction=0.1)
+    mapped = PruningPolicy.from_settings(section)
+    assert mapped == PruningPolicy(strategy="layerwise", fraction_per_level=0.3,
+                                   prunable=["dense"], classifier_fraction=0.1)
 
 
 def test_depthwise_policy_on_mobilenet_and_report() -> None:
     model = to_masked(create_model("mobilenet_v2", image_size=32, classes=10, alpha=0.35))
-    policy = PruningPolicy(prune_depthwise=False, fraction=0.2)
+    policy = PruningPolicy(prunable=["conv", "dense"], fraction_per_level=0.2)
     set_masks(model, imp_masks(model, policy, 3))
     kinds = {t.name: t.kind for t in describe_kernels(model)}
     masks = get_masks(model)
@@ -141,7 +155,7 @@ def test_depthwise_policy_on_mobilenet_and_report() -> None:
 
 def test_one_shot_reaches_target_sparsity() -> None:
     model = _conv4()
-    policy = PruningPolicy(strategy="global", fraction=0.2, classifier_fraction=0.1)
+    policy = PruningPolicy(strategy="global", fraction_per_level=0.2, classifier_fraction=0.1)
     masks = one_shot_masks(model, policy, sparsity=0.9)
     pooled = [t for t in describe_kernels(model) if t.role != "classifier"]
     kept = sum(int(masks[t.name].sum()) for t in pooled)
@@ -153,7 +167,7 @@ def test_one_shot_reaches_target_sparsity() -> None:
 
 def test_sparsity_report_definitions_on_lenet() -> None:
     model = _lenet()
-    policy = PruningPolicy(strategy="layerwise", fraction=0.5)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
     set_masks(model, imp_masks(model, policy, 1))
     report = sparsity_report(model, policy)
     kernels = 64 * 300 + 300 * 100 + 100 * 10
@@ -172,7 +186,7 @@ def test_rewind_restores_checkpoint_exactly_with_batchnorm_statistics() -> None:
     model.fit(x[:128], y[:128], batch_size=32, epochs=1, verbose=0)
     checkpoint = plain_weights(model)  # "epoch 1", as dense training saves it
     model.fit(x[:256], y[:256], batch_size=32, epochs=2, verbose=0)
-    masks = imp_masks(model, PruningPolicy(fraction=0.6), 1)
+    masks = imp_masks(model, PruningPolicy(fraction_per_level=0.6), 1)
     set_masks(model, masks)
     rewind(model, checkpoint)
     bn = model.get_layer("bn")
@@ -195,7 +209,7 @@ def test_rewind_restores_checkpoint_exactly_with_batchnorm_statistics() -> None:
 def test_controls_reinit_and_random_mask() -> None:
     assert {"reinit", "random_mask"} <= set(list_controls())
     model = _lenet()
-    masks = imp_masks(model, PruningPolicy(fraction=0.7), 1)
+    masks = imp_masks(model, PruningPolicy(fraction_per_level=0.7), 1)
     weights = plain_weights(model)
     same_masks, fresh = apply_control("reinit", model, masks, weights, seed=11)
     assert same_masks == masks

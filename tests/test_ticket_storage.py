@@ -65,7 +65,8 @@ def lenet_ticket():
     for layer in model.layers:  # pretend training moved the weights
         for var in layer.trainable_weights:
             var.assign(var.numpy() * 1.5 + 0.01)
-    policy = PruningPolicy(strategy="layerwise", fraction=0.5, classifier_fraction=0.25)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5,
+                           classifier_fraction=0.25)
     masks = imp_masks(model, policy, 3)
     settings = {"model": "lenet_300_100", "level": 3, "rewind_epoch": 0, "seed": 0}
     return model, make_ticket(model, policy, masks, init, settings), init

@@ -41,7 +41,8 @@ def test_lenet_ticket_at_20_percent_weights_matches_dense() -> None:
     _train(model, x_train, y_train)
     dense = _accuracy(model, x_test, y_test)
 
-    policy = PruningPolicy(strategy="layerwise", fraction=0.2, classifier_fraction=0.1)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.2,
+                           classifier_fraction=0.1)
     masks = imp_masks(model, policy, 7)  # 0.8 ** 7 = 21 % of the hidden kernels remain
     rewind(model, init, masks)
     _train(model, x_train, y_train)

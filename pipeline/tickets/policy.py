@@ -20,16 +20,18 @@ from pipeline.config import from_dict, setting
 from pipeline.tickets.conversion import masked_layers
 from pipeline.tickets.masked_layers import LAYER_KIND
 
+KINDS = ("conv", "depthwise", "dense")
+
 
 @dataclass
 class PruningPolicy:
     strategy: Literal["global", "layerwise"] = setting(
         "global", "global: one magnitude threshold over all pooled kernels; layerwise: per kernel"
     )
-    fraction: float = setting(0.2, "fraction of the remaining prunable weights removed per level")
-    prune_conv: bool = setting(True, "prune Conv2D kernels")
-    prune_depthwise: bool = setting(True, "prune DepthwiseConv2D kernels")
-    prune_dense: bool = setting(True, "prune Dense kernels")
+    fraction_per_level: float = setting(
+        0.2, "fraction f of the remaining prunable weights removed per level"
+    )
+    prunable: list[str] = setting(list(KINDS), "layer kinds that may be pruned")
     first_conv_fraction: float | None = setting(
         None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
     )
@@ -41,7 +43,10 @@ class PruningPolicy:
     def __post_init__(self) -> None:
         if self.strategy not in ("global", "layerwise"):
             raise ValueError(f"strategy must be 'global' or 'layerwise', got {self.strategy!r}")
-        for name in ("fraction", "first_conv_fraction", "classifier_fraction"):
+        unknown = sorted(set(self.prunable) - set(KINDS))
+        if unknown:
+            raise ValueError(f"unknown layer kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")
+        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction"):
             value = getattr(self, name)
             if value is not None and not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
@@ -53,17 +58,19 @@ class PruningPolicy:
     def from_dict(cls, data: dict[str, Any]) -> PruningPolicy:
         return from_dict(cls, data)
 
-    def kind_allowed(self, kind: str) -> bool:
-        return {"conv": self.prune_conv, "depthwise": self.prune_depthwise,
-                "dense": self.prune_dense}[kind]
+    @classmethod
+    def from_settings(cls, settings: Any) -> PruningPolicy:
+        """Policy from any object (a settings section, say) with same-named attributes."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls.from_dict({n: getattr(settings, n) for n in names if hasattr(settings, n)})
 
     def fraction_for(self, tensor: KernelInfo) -> float:
         """Per-level pruning fraction of one kernel (0.0: never pruned)."""
-        if not self.kind_allowed(tensor.kind) or tensor.name in self.exclude:
+        if tensor.kind not in self.prunable or tensor.name in self.exclude:
             return 0.0
         special = {"first_conv": self.first_conv_fraction,
                    "classifier": self.classifier_fraction}.get(tensor.role or "")
-        return self.fraction if special is None else special
+        return self.fraction_per_level if special is None else special
 
     def pooled(self, tensor: KernelInfo) -> bool:
         """True when the kernel shares the global threshold (no role-specific fraction)."""
@@ -82,9 +89,9 @@ class PruningPolicy:
         """The (fractional) level at which the pooled kernels reach ``sparsity``."""
         if not 0.0 <= sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-        if self.fraction <= 0:
-            raise ValueError("a policy with fraction 0 never prunes")
-        return math.log1p(-sparsity) / math.log1p(-self.fraction)
+        if self.fraction_per_level <= 0:
+            raise ValueError("a policy with fraction_per_level 0 never prunes")
+        return math.log1p(-sparsity) / math.log1p(-self.fraction_per_level)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def plan_groups(
     pool = [t for t in infos if policy.pooled(t)]
     if policy.strategy == "global" and pool:
         total = sum(t.size for t in pool)
-        groups.append(([t.name for t in pool], round(total * (1.0 - policy.fraction) ** level)))
+        keep = (1.0 - policy.fraction_per_level) ** level
+        groups.append(([t.name for t in pool], round(total * keep)))
         rest = [t for t in infos if policy.is_prunable(t) and not policy.pooled(t)]
     else:
         rest = [t for t in infos if policy.is_prunable(t)]
@@ -85,7 +86,7 @@ def masks_at_level(
 ) -> Masks:
     """Masks for IMP level ``level`` from the model's (trained) kernels and current masks.
 
-    Level ``L`` keeps ``(1 - fraction) ** L`` of the pooled prunable weights; kernels with
+    Level ``L`` keeps ``(1 - fraction_per_level) ** L`` of the pooled prunable weights; kernels with
     a role-specific fraction keep ``(1 - that fraction) ** L`` each. ``masks`` and
     ``kernels`` default to the model's own.
     """
@@ -108,6 +109,6 @@ def one_shot_masks(model: keras.Model, policy: PruningPolicy, sparsity: float) -
     """Prune straight to ``sparsity`` (fraction of the pooled prunable weights removed).
 
     Kernels with a role-specific fraction get the density IMP would give them when the
-    pool reaches ``sparsity``: the level is ``log(1 - sparsity) / log(1 - fraction)``.
+    pool reaches ``sparsity``: the level is ``log(1 - sparsity) / log(1 - fraction_per_level)``.
     """
     return masks_at_level(model, policy, policy.level_for_sparsity(sparsity))
