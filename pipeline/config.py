@@ -29,7 +29,9 @@ class ConfigError(ValueError):
 def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's name
     """A dataclass field with a default and a one-line description."""
     if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help})
+        return dataclasses.field(
+            default_factory=lambda: type(default)(default), metadata={"help": help}
+        )
     return dataclasses.field(default=default, metadata={"help": help})
 
 
@@ -161,7 +163,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def load_config(
     cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()
 ) -> T:
-    """Defaults of ``cls``, updated by the YAML file at ``path``, then by ``key=value`` overrides."""
+    """Defaults of ``cls``, updated by the YAML at ``path``, then by ``key=value`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
         path = Path(path)

@@ -11,6 +11,7 @@ manager, so its threads are stopped and joined when reading ends, normally or no
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +21,11 @@ from petastorm import make_reader
 from pipeline.store import ArtifactStore, StoreError, join, normalize_url
 
 REQUIRED = ("dataset.json", "classes.txt", "train", "val")
+
+# petastorm 0.13 drives pyarrow's legacy dataset API from its reader threads; each row group
+# read would otherwise print pyarrow (and pandas) deprecation warnings.
+warnings.filterwarnings("ignore", category=FutureWarning, module=r"petastorm\.")
+warnings.filterwarnings("ignore", message="make_block is deprecated", module=r"pyarrow\.")
 
 
 class DatasetError(ValueError):

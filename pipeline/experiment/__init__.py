@@ -1,0 +1,1 @@
+"""The main job: dense training, masks, the ticket grid, evaluation and the report."""

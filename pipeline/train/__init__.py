@@ -1,0 +1,1 @@
+"""Training: Elephas data-parallel dense training, the grid's fan-out, evaluation, devices."""

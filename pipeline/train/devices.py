@@ -1,0 +1,93 @@
+"""Which device a Spark task trains on.
+
+When executors have GPUs (``spark.executor.resource.gpu.amount`` and
+``spark.task.resource.gpu.amount``), Spark assigns each task GPU addresses through
+``TaskContext.resources()``. A task must use only those: ``CUDA_VISIBLE_DEVICES`` is set to
+them before TensorFlow initializes its GPUs, memory growth is enabled so tasks sharing a
+card do not each grab all of it, and mixed precision is switched on when asked. Without a
+GPU assignment the task runs on the CPU unchanged, with TensorFlow's thread pools sized to
+the task's cores (``spark.task.cpus``) so concurrent tasks do not oversubscribe them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_configured: dict[str, Any] | None = None
+
+
+def assigned_gpu_addresses() -> list[str]:
+    """GPU addresses Spark gave the running task (empty outside a task or without GPUs)."""
+    try:
+        from pyspark import TaskContext
+    except ImportError:  # pragma: no cover - pyspark is a dependency
+        return []
+    ctx = TaskContext.get()
+    if ctx is None:
+        return []
+    resource = ctx.resources().get("gpu")
+    return list(resource.addresses) if resource is not None else []
+
+
+def task_cpus() -> int:
+    """Cores reserved for the running task (``spark.task.cpus``), 1 when unknown."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        if ctx is not None:
+            return max(1, int(ctx.cpus()))
+    except Exception:  # noqa: BLE001 - older TaskContext lacks cpus(); fall back
+        pass
+    return 1
+
+
+def device_environment(addresses: list[str]) -> dict[str, str]:
+    """Environment a task with these GPU addresses gives TensorFlow."""
+    if addresses:
+        return {
+            "CUDA_VISIBLE_DEVICES": ",".join(addresses),
+            "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+        }
+    return {}
+
+
+def configure_task_devices(mixed_precision: bool = False) -> dict[str, Any]:
+    """Pin this Python worker to its assigned GPUs (or the CPU); idempotent per process.
+
+    Returns a description: ``{"gpus": [...], "cpus": n, "mixed_precision": bool}``.
+    """
+    global _configured
+    addresses = assigned_gpu_addresses()
+    if _configured is not None and _configured["gpus"] == addresses:
+        return _configured
+    os.environ.update(device_environment(addresses))
+    import tensorflow as tf
+
+    cpus = task_cpus()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, cpus)))
+    except RuntimeError:
+        pass  # TensorFlow already initialized in this reused worker; keep its pools
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass
+    use_mixed = bool(mixed_precision and gpus)
+    if use_mixed:
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    if _configured is not None and _configured["gpus"] != addresses:
+        log.warning("worker reused with new GPU addresses %s; set "
+                    "spark.python.worker.reuse=false on GPU clusters", addresses)
+    _configured = {"gpus": addresses, "visible": len(gpus), "cpus": cpus,
+                   "mixed_precision": use_mixed}
+    return _configured

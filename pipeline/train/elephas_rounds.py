@@ -1,0 +1,165 @@
+"""Elephas synchronous training, extended to carry optimizer state across bounded rounds.
+
+Stock ``elephas.spark_model.SparkModel.fit`` turns each whole partition into one numpy
+array and compiles a fresh optimizer every call, so momentum, the step counter (and with
+it the learning-rate schedule) restart each time. Here training is fed in *rounds*: each
+round's RDD holds at most a fixed number of images per task, which bounds executor memory
+whatever the dataset size. :class:`RoundWorker` extends Elephas's ``SparkWorker`` to start
+from the broadcast optimizer variables and to return its final ones; :class:`RoundSparkModel`
+averages weight deltas and optimizer variables (weighted by the images each task saw) and
+advances the global step, so the optimizer behaves as one continuous run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from elephas.spark_model import SparkModel
+from elephas.worker import SparkWorker
+from pyspark import RDD
+
+log = logging.getLogger(__name__)
+
+
+def _stack(records: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    x = np.stack([r[0] for r in records])
+    y = np.stack([r[1] for r in records])
+    return x, y
+
+
+class RoundWorker(SparkWorker):
+    """Elephas ``SparkWorker`` that resumes and returns the optimizer's variables."""
+
+    def __init__(self, *args: Any, optimizer_state: Any = None, quiet: bool = True, **kw: Any):
+        super().__init__(*args, **kw)
+        self.optimizer_state = optimizer_state
+        self.quiet = quiet
+
+    def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
+        import keras
+        from keras.models import model_from_json
+        from keras.optimizers import deserialize as deserialize_optimizer
+
+        import pipeline.train.schedules  # noqa: F401 - registers the LR schedule for deserialize
+        from pipeline.train.devices import configure_task_devices
+
+        configure_task_devices()
+        records = list(data_iterator)
+        if not records:
+            return
+        x, y = _stack(records)
+        del records
+        optimizer = deserialize_optimizer(self.master_optimizer)
+        model = model_from_json(self.json, self.custom_objects)
+        model.compile(optimizer=optimizer, loss=self.master_loss, metrics=self.master_metrics)
+        model.set_weights(self.parameters.value)
+        optimizer.build(model.trainable_variables)
+        state = self.optimizer_state.value if self.optimizer_state is not None else None
+        if state is not None:
+            for var, value in zip(optimizer.variables, state, strict=True):
+                var.assign(value)
+        before = model.get_weights()
+        start = time.monotonic()
+        config = dict(self.train_config)
+        config["verbose"] = 0 if self.quiet else config.get("verbose", 0)
+        history = model.fit(x, y, **config)
+        seconds = time.monotonic() - start
+        after = model.get_weights()
+        deltas = [b - a for b, a in zip(before, after, strict=True)]
+        opt_vars = [np.asarray(keras.ops.convert_to_numpy(v)) for v in optimizer.variables]
+        yield {
+            "deltas": deltas,
+            "optimizer": opt_vars,
+            "history": history.history,
+            "images": int(x.shape[0]),
+            "seconds": seconds,
+        }
+
+
+@dataclass
+class RoundResult:
+    images: int
+    tasks: int
+    loss: float
+    accuracy: float
+    seconds: float
+    compute_seconds: float
+
+
+class RoundSparkModel(SparkModel):
+    """An Elephas ``SparkModel`` trained round by round with continuous optimizer state."""
+
+    def __init__(self, model: Any, custom_objects: dict | None = None, batch_size: int = 32):
+        super().__init__(model, custom_objects=custom_objects,
+                         batch_size=batch_size)
+        self.optimizer_state: list[np.ndarray] | None = None
+
+    @property
+    def global_step(self) -> int:
+        if not self.optimizer_state:
+            return 0
+        return int(self.optimizer_state[0])
+
+    def fit_round(self, rdd: RDD, shuffle: bool = True) -> RoundResult:
+        """Train one round: every partition of ``rdd`` is one worker's share."""
+        import keras
+
+        start = time.monotonic()
+        sc = rdd.context
+        network = self._master_network
+        serialized_optimizer = keras.optimizers.serialize(self.master_optimizer)
+        weights = sc.broadcast(network.get_weights())
+        opt_state = sc.broadcast(self.optimizer_state) if self.optimizer_state else None
+        train_config = {"epochs": 1, "batch_size": self.batch_size, "shuffle": shuffle}
+        worker = RoundWorker(
+            network.to_json(), weights, train_config, serialized_optimizer,
+            self.master_loss, self.master_metrics, self.custom_objects,
+            optimizer_state=opt_state,
+        )
+        try:
+            outcomes = rdd.mapPartitions(worker.train).collect()
+        finally:
+            weights.destroy()
+            if opt_state is not None:
+                opt_state.destroy()
+        if not outcomes:
+            raise RuntimeError("a training round produced no results: its RDD was empty")
+        total = sum(o["images"] for o in outcomes)
+        base = network.get_weights()
+        new_weights = [
+            b - sum(o["deltas"][i] * (o["images"] / total) for o in outcomes)
+            for i, b in enumerate(base)
+        ]
+        network.set_weights(new_weights)
+        self.optimizer_state = _average_optimizer_state(outcomes, total)
+        loss = sum(o["history"]["loss"][-1] * o["images"] for o in outcomes) / total
+        acc_key = next((k for k in outcomes[0]["history"] if "acc" in k), None)
+        acc = (
+            sum(o["history"][acc_key][-1] * o["images"] for o in outcomes) / total
+            if acc_key else float("nan")
+        )
+        return RoundResult(
+            images=total,
+            tasks=len(outcomes),
+            loss=float(loss),
+            accuracy=float(acc),
+            seconds=time.monotonic() - start,
+            compute_seconds=max(o["seconds"] for o in outcomes),
+        )
+
+
+def _average_optimizer_state(outcomes: list[dict], total: int) -> list[np.ndarray]:
+    """Image-weighted mean of the optimizer variables; the step counter takes the maximum."""
+    first = outcomes[0]["optimizer"]
+    averaged = []
+    for i, value in enumerate(first):
+        if i == 0:  # Keras optimizers keep their ``iterations`` counter first
+            averaged.append(np.max([o["optimizer"][0] for o in outcomes], axis=0))
+            continue
+        mean = sum(o["optimizer"][i].astype(np.float64) * (o["images"] / total) for o in outcomes)
+        averaged.append(np.asarray(mean, dtype=value.dtype))
+    return averaged

@@ -1,0 +1,101 @@
+"""Readers of an ingest output: metadata, validation, numpy and tf.data."""
+
+from __future__ import annotations
+
+import gc
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from pipeline.data.readers import (
+    DatasetError,
+    dataset_info,
+    load_numpy,
+    make_tf_dataset,
+    read_classes,
+    split_url,
+    validate_dataset,
+)
+from pipeline.data.sample import SYNSETS
+from pipeline.store import local_path
+
+
+def _reader_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if type(t).__name__ == "WorkerThread"]
+
+
+def test_metadata(sample_dataset):
+    assert read_classes(sample_dataset) == list(SYNSETS)
+    info = dataset_info(sample_dataset)
+    assert info["rows"] == {"train": 300, "val": 100}
+    assert info["image_size"] == 32 and info["num_classes"] == 10 and info["rejected"] == 0
+    assert validate_dataset(sample_dataset)["layout"] == "folders"
+
+
+def test_validate_rejects_incomplete_and_missing(sample_dataset, tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        validate_dataset(str(tmp_path / "nothing"))
+    copy = tmp_path / "copy"
+    shutil.copytree(local_path(sample_dataset), copy)
+    (copy / "_COMPLETE").unlink()
+    with pytest.raises(DatasetError, match="not a complete ingest output"):
+        validate_dataset(str(copy))
+    with pytest.raises(ValueError):  # DatasetError is a ValueError
+        validate_dataset(str(tmp_path))
+
+
+def test_load_numpy_whole_limited_and_sharded(sample_dataset):
+    url = split_url(sample_dataset, "val")
+    x, y = load_numpy(url)
+    assert x.shape == (100, 32, 32, 3) and x.dtype == np.uint8
+    assert y.dtype == np.int32 and sorted(np.bincount(y)) == [10] * 10
+    x5, y5 = load_numpy(url, limit=5)
+    assert np.array_equal(x5, x[:5]) and np.array_equal(y5, y[:5])
+    shards = [load_numpy(url, cur_shard=i, shard_count=2) for i in range(2)]
+    assert sum(len(s[1]) for s in shards) == 100
+    keys = [{xi.tobytes() for xi in s[0]} for s in shards]
+    assert not keys[0] & keys[1]
+
+
+def test_images_look_like_the_digits(sample_dataset):
+    x, y = load_numpy(split_url(sample_dataset, "train"), limit=20)
+    assert x.std(axis=(1, 2, 3)).min() > 10  # real pictures, not blanks
+    assert len(set(y.tolist())) > 1
+
+
+def test_tf_dataset_batches_and_closes_readers(sample_dataset):
+    import tensorflow as tf
+
+    url = split_url(sample_dataset, "train")
+    dataset = make_tf_dataset(url, batch_size=64, seed=1, workers_count=2)
+    for _ in range(2):  # every iteration (epoch) opens and closes its own reader
+        total, labels = 0, []
+        for images, batch_labels in dataset:
+            assert images.dtype == tf.float32 and batch_labels.dtype == tf.int32
+            assert tuple(images.shape[1:]) == (32, 32, 3)
+            assert float(tf.reduce_max(images)) <= 255.0
+            total += int(images.shape[0])
+            labels.extend(batch_labels.numpy().tolist())
+        assert total == 300 and sorted(np.bincount(labels)) == [30] * 10
+        assert not _reader_threads()
+
+    iterator = iter(dataset)
+    next(iterator)
+    del iterator  # an abandoned iteration stops its reader too
+    gc.collect()
+    for _ in range(50):
+        if not _reader_threads():
+            break
+        threading.Event().wait(0.1)
+    assert not _reader_threads()
+
+
+def test_tf_dataset_shards_split_the_rows(sample_dataset):
+    url = split_url(sample_dataset, "val")
+    counts = []
+    for shard in range(2):
+        dataset = make_tf_dataset(url, 32, shuffle=False, cur_shard=shard, shard_count=2)
+        counts.append(sum(int(b[1].shape[0]) for b in dataset))
+    assert sum(counts) == 100 and min(counts) > 0
