@@ -13,7 +13,6 @@ The npz of the dense weight list is reported in ``inputs`` too.
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -37,7 +36,7 @@ INPUTS = {"model": "mobilenet_v2", "alpha": 1.0, "image_size": 224, "classes": 1
           "sparsity": 0.9, "policy": "layerwise, one-shot", "weights": "init + noise"}
 
 
-def run(repetitions: int = 1) -> dict:
+def run(repetitions: int = 1) -> list[dict]:
     """Save one ticket and the dense weights; sizes are deterministic, so one repetition."""
     plain = create_model("mobilenet_v2", image_size=INPUTS["image_size"],
                          classes=INPUTS["classes"], alpha=INPUTS["alpha"], seed=0)
@@ -58,7 +57,7 @@ def run(repetitions: int = 1) -> dict:
         plain.save_weights(dense_path)
         dense_bytes = dense_path.stat().st_size
     ticket_bytes = sum(files.values())
-    return {
+    return [{
         "name": "ticket_size",
         "ratio": ticket_bytes / dense_bytes,
         "target": 0.2,
@@ -77,8 +76,10 @@ def run(repetitions: int = 1) -> dict:
             "baseline_file": "model.save_weights (.weights.h5) of the dense plain model",
             "dense_npz_bytes": len(weights_to_bytes(plain.get_weights())),
         },
-    }
+    }]
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(), indent=2))
+    from common import bench_main
+
+    bench_main(run)

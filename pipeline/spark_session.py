@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 # Keep TensorFlow's C++ logging quiet in every Python worker Spark starts.
-_EXECUTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONHASHSEED": "0"}
+_EXECUTOR_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0"}
 
 
 def is_local_master(master: str | None) -> bool:

@@ -21,6 +21,8 @@ from petastorm import make_reader
 from pipeline.store import ArtifactStore, StoreError, join, normalize_url
 
 REQUIRED = ("dataset.json", "classes.txt", "train", "val")
+EMPTY_PASS_RETRIES = 3
+GENERATOR_CHUNK = 64  # rows handed to tf.data per Python call
 
 # petastorm 0.13 drives pyarrow's legacy dataset API from its reader threads; each row group
 # read would otherwise print pyarrow (and pandas) deprecation warnings.
@@ -107,7 +109,7 @@ def load_numpy(
     return np.stack(images).astype(np.uint8, copy=False), np.asarray(labels, np.int32)
 
 
-def _rows(
+def _rows_once(
     url: str,
     shuffle: bool,
     seed: int,
@@ -116,7 +118,7 @@ def _rows(
     shard_count: int | None,
     workers_count: int,
 ) -> Iterator[tuple[np.ndarray, np.int32]]:
-    with make_reader(
+    reader = make_reader(
         url,
         schema_fields=["image", "label"],
         reader_pool_type="thread",
@@ -128,9 +130,47 @@ def _rows(
         cur_shard=cur_shard,
         shard_count=shard_count,
         shard_seed=0,
-    ) as reader:
+    )
+    try:
         for row in reader:
             yield row.image, np.int32(row.label)
+    finally:
+        # What the reader's __exit__ does, minus cleanup_cache(): with no disk cache that
+        # only prints "Cache cleanup complete." to stdout.
+        reader.stop()
+        reader.join()
+
+
+def _rows(
+    url: str,
+    shuffle: bool,
+    seed: int,
+    num_epochs: int | None,
+    cur_shard: int | None,
+    shard_count: int | None,
+    workers_count: int,
+) -> Iterator[tuple[np.ndarray, np.int32]]:
+    """Rows of one pass. petastorm 0.13's thread pool can, rarely, end a pass before reading
+    anything when it can queue every row group at once (a race in its results check); an
+    empty pass is therefore retried, and a split that stays empty is an error."""
+    for _ in range(EMPTY_PASS_RETRIES):
+        count = 0
+        for row in _rows_once(url, shuffle, seed, num_epochs, cur_shard, shard_count,
+                              workers_count):
+            count += 1
+            yield row
+        if count:
+            return
+    if shard_count is None:
+        raise DatasetError(f"{url}: the reader returned no rows in {EMPTY_PASS_RETRIES} passes")
+
+
+def _batches(rows: Iterator[tuple[np.ndarray, np.int32]], size: int):  # noqa: ANN202
+    """Stack rows into arrays of up to ``size``: far less per-image Python in tf.data."""
+    chunk = list(itertools.islice(rows, size))
+    while chunk:
+        yield np.stack([c[0] for c in chunk]), np.asarray([c[1] for c in chunk], np.int32)
+        chunk = list(itertools.islice(rows, size))
 
 
 def make_tf_dataset(
@@ -160,18 +200,19 @@ def make_tf_dataset(
     info = _split_image_shape(url)
     epoch = itertools.count()
 
-    def generate() -> Iterator[tuple[np.ndarray, np.int32]]:
-        yield from _rows(
+    def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        rows = _rows(
             url, shuffle, seed + next(epoch), num_epochs, cur_shard, shard_count, workers_count
         )
+        yield from _batches(rows, GENERATOR_CHUNK)
 
     dataset = tf.data.Dataset.from_generator(
         generate,
         output_signature=(
-            tf.TensorSpec(shape=info, dtype=tf.uint8),
-            tf.TensorSpec(shape=(), dtype=tf.int32),
+            tf.TensorSpec(shape=(None, *info), dtype=tf.uint8),
+            tf.TensorSpec(shape=(None,), dtype=tf.int32),
         ),
-    )
+    ).unbatch()
     if shuffle and shuffle_buffer > 1:
         dataset = dataset.shuffle(shuffle_buffer, seed=seed)
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)

@@ -35,6 +35,9 @@ class ModelSettings:
     name: str = setting("mobilenet_v2", "model registry name (mobilenet_v2, lenet_300_100, conv4)")
     image_size: int = setting(224, "input height and width; must not exceed the dataset's")
     alpha: float = setting(1.0, "MobileNetV2 width multiplier")
+    bn_momentum: float | None = setting(
+        None, "BatchNorm moving-average momentum (null = the model's own: 0.999 in MobileNetV2)"
+    )
 
 
 @dataclass

@@ -68,6 +68,7 @@ def configure_task_devices(mixed_precision: bool = False) -> dict[str, Any]:
     os.environ.update(device_environment(addresses))
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # retracing notices when a worker builds many models
     cpus = task_cpus()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(cpus)

@@ -12,6 +12,7 @@ advances the global step, so the optimizer behaves as one continuous run.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from elephas.worker import SparkWorker
 from pyspark import RDD
 
 log = logging.getLogger(__name__)
+
+_COMPILED: dict[str, tuple[Any, Any]] = {}
 
 
 def _stack(records: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -39,10 +42,34 @@ class RoundWorker(SparkWorker):
         self.optimizer_state = optimizer_state
         self.quiet = quiet
 
-    def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
-        import keras
+    def _compiled_model(self):  # noqa: ANN202
+        """The compiled model and its optimizer, reused across rounds in this Python worker.
+
+        Stock Elephas rebuilds and recompiles the model for every call, which on a small
+        round costs more than the training itself (graph tracing). Spark reuses Python
+        workers, so the compiled model is kept, keyed by everything that defines it; its
+        weights and optimizer variables are overwritten from the broadcast every round.
+        """
         from keras.models import model_from_json
         from keras.optimizers import deserialize as deserialize_optimizer
+
+        key = hashlib.sha256(
+            repr((self.json, self.master_optimizer, self.master_loss, self.master_metrics,
+                  sorted(self.custom_objects or {}))).encode()
+        ).hexdigest()
+        cached = _COMPILED.get(key)
+        if cached is None:
+            _COMPILED.clear()  # one model per worker: bounds memory
+            optimizer = deserialize_optimizer(self.master_optimizer)
+            model = model_from_json(self.json, self.custom_objects)
+            model.compile(optimizer=optimizer, loss=self.master_loss,
+                          metrics=self.master_metrics)
+            optimizer.build(model.trainable_variables)
+            cached = _COMPILED[key] = (model, optimizer)
+        return cached
+
+    def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
+        import keras
 
         import pipeline.train.schedules  # noqa: F401 - registers the LR schedule for deserialize
         from pipeline.train.devices import configure_task_devices
@@ -53,15 +80,11 @@ class RoundWorker(SparkWorker):
             return
         x, y = _stack(records)
         del records
-        optimizer = deserialize_optimizer(self.master_optimizer)
-        model = model_from_json(self.json, self.custom_objects)
-        model.compile(optimizer=optimizer, loss=self.master_loss, metrics=self.master_metrics)
+        model, optimizer = self._compiled_model()
         model.set_weights(self.parameters.value)
-        optimizer.build(model.trainable_variables)
         state = self.optimizer_state.value if self.optimizer_state is not None else None
-        if state is not None:
-            for var, value in zip(optimizer.variables, state, strict=True):
-                var.assign(value)
+        for i, var in enumerate(optimizer.variables):
+            var.assign(state[i] if state is not None else np.zeros(var.shape, var.dtype))
         before = model.get_weights()
         start = time.monotonic()
         config = dict(self.train_config)

@@ -1,0 +1,211 @@
+"""Run every benchmark, each in its own subprocess, and write ``results.json`` and ``results.md``.
+
+``python benchmarks/run_all.py [--only NAME[,NAME]] [--quick] [--out DIR]`` (``make bench``).
+
+Each module in :data:`BENCHMARKS` runs as ``python benchmarks/X.py --json FILE`` in a fresh
+process (TensorFlow and Spark state, memory), in that order; modules that do not exist yet
+are skipped. ``--only`` takes result names (``ingest_scaling``) or module names
+(``ingest_throughput``) and runs the modules that produce them (a module's other results are
+kept). ``--quick`` sets ``LOTTERY_BENCH_QUICK=1`` in the children: smaller sizes, a smoke run.
+
+``DIR/results.json`` (default ``benchmarks/``) is one object::
+
+    {"machine": {cpu, cores, memory_gib, python, tensorflow, pyspark, date, ...},
+     "modules": [{"module", "status", "seconds", "returncode"}, ...],
+     "results": [{name, ratio, target, better, value, unit, baseline, repetitions, spread,
+                  inputs, status: "ok", met, module}, ...]}
+
+The machine description is stated once, at the top level, for all results. A module that fails
+(non-zero exit, no or malformed output) yields one entry per result it should have produced,
+with ``status: "error"``, its return code and the tail of its stderr; the other modules still
+run. ``DIR/results.md`` is a Markdown table of the results, also printed. The exit status is
+non-zero only if every module that ran failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from common import BENCH_DIR, QUICK_ENV, machine_info, target_met, validate_result
+
+STDERR_TAIL_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A benchmark module and the result names it produces."""
+
+    path: Path
+    names: tuple[str, ...] = field(default_factory=tuple)
+    optional: bool = False  # written by others; skipped while the file does not exist
+
+    @property
+    def module(self) -> str:
+        return self.path.stem
+
+
+BENCHMARKS = (
+    Benchmark(BENCH_DIR / "ingest_throughput.py", ("ingest_vs_decode", "ingest_scaling")),
+    Benchmark(BENCH_DIR / "reader_throughput.py", ("reader_vs_decode",)),
+    Benchmark(BENCH_DIR / "masking_overhead.py", ("masking_overhead", "masking_vs_naive")),
+    Benchmark(BENCH_DIR / "ticket_size.py", ("ticket_size",)),
+    Benchmark(BENCH_DIR / "distributed_training.py", ("distributed_vs_single", "memory_growth"),
+              optional=True),
+    Benchmark(BENCH_DIR / "grid_speedup.py", ("grid_speedup",), optional=True),
+)
+
+
+def select(benchmarks: Sequence[Benchmark], only: str | None) -> list[Benchmark]:
+    """The benchmarks producing any of the comma-separated names (all without ``only``)."""
+    if not only:
+        return list(benchmarks)
+    wanted = {name.strip() for name in only.split(",") if name.strip()}
+    known = {b.module for b in benchmarks} | {n for b in benchmarks for n in b.names}
+    unknown = wanted - known
+    if unknown:
+        raise ValueError(f"unknown benchmark(s): {', '.join(sorted(unknown))}; "
+                         f"known: {', '.join(sorted(known))}")
+    return [b for b in benchmarks if b.module in wanted or wanted & set(b.names)]
+
+
+def error_entries(bench: Benchmark, reason: str, returncode: int | None,
+                  stderr: str) -> list[dict[str, Any]]:
+    """One error entry per result the module should have produced."""
+    return [
+        {"name": name, "status": "error", "module": bench.module, "reason": reason,
+         "returncode": returncode, "stderr_tail": stderr[-STDERR_TAIL_CHARS:]}
+        for name in bench.names or (bench.module,)
+    ]
+
+
+def run_module(bench: Benchmark, quick: bool, python: str = sys.executable
+               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run one module in a subprocess; returns its result entries and a run record."""
+    env = dict(os.environ)
+    env.setdefault("PYSPARK_PYTHON", python)
+    env.setdefault("PYSPARK_DRIVER_PYTHON", python)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if quick:
+        env[QUICK_ENV] = "1"
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        out = Path(tmp) / "results.json"
+        errors = Path(tmp) / "stderr.txt"
+        start = time.monotonic()
+        with errors.open("w") as stderr:
+            proc = subprocess.run([python, str(bench.path), "--json", str(out)],
+                                  cwd=bench.path.parent.parent, env=env, stderr=stderr)
+        seconds = round(time.monotonic() - start, 1)
+        stderr_text = errors.read_text(errors="replace")
+        record = {"module": bench.module, "seconds": seconds, "returncode": proc.returncode}
+        if proc.returncode != 0:
+            entries = error_entries(bench, f"exit status {proc.returncode}", proc.returncode,
+                                    stderr_text)
+        elif not out.exists():
+            entries = error_entries(bench, "no --json output written", 0, stderr_text)
+        else:
+            entries = _check_output(bench, out, stderr_text)
+    record["status"] = "ok" if all(e["status"] == "ok" for e in entries) else "error"
+    return entries, record
+
+
+def _check_output(bench: Benchmark, out: Path, stderr: str) -> list[dict[str, Any]]:
+    try:
+        results = json.loads(out.read_text())
+        if isinstance(results, dict):
+            results = [results]
+        if not isinstance(results, list) or not results:
+            raise ValueError("expected a non-empty list of result dicts")
+        for result in results:
+            validate_result(result)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        return error_entries(bench, f"malformed output: {exc}", 0, stderr)
+    return [{**r, "status": "ok", "met": target_met(r), "module": bench.module} for r in results]
+
+
+def _number(value: float) -> str:
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def markdown_table(results: Sequence[dict[str, Any]]) -> str:
+    """The results as a Markdown table (error entries show their reason)."""
+    lines = [
+        "| name | ratio | target | met? | value | baseline | unit | reps | spread |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if r.get("status", "ok") != "ok":
+            reason = str(r.get("reason", "error")).replace("|", "/")
+            lines.append(f"| {r['name']} | error | | | {reason} | | | | |")
+            continue
+        sign = ">=" if r["better"] == "higher" else "<="
+        met = "yes" if target_met(r) else "no"
+        lines.append(
+            f"| {r['name']} | {r['ratio']:.3f} | {sign} {r['target']:g} | {met} | "
+            f"{_number(r['value'])} | {_number(r['baseline'])} | {r['unit']} | "
+            f"{r['repetitions']} | {r['spread']:.1%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_all(benchmarks: Sequence[Benchmark], quick: bool, out_dir: Path,
+            python: str = sys.executable) -> int:
+    """Run the benchmarks, write the reports; returns the exit status."""
+    results: list[dict[str, Any]] = []
+    records: list[dict[str, Any]] = []
+    for bench in benchmarks:
+        if not bench.path.exists():
+            if not bench.optional:
+                results += error_entries(bench, f"{bench.path.name} not found", None, "")
+            records.append({"module": bench.module, "status": "skipped (not written yet)"
+                            if bench.optional else "error", "seconds": 0.0, "returncode": None})
+            print(f"== {bench.module}: {records[-1]['status']}", flush=True)
+            continue
+        print(f"== {bench.module}", flush=True)
+        entries, record = run_module(bench, quick, python)
+        results += entries
+        records.append(record)
+        print(f"== {bench.module}: {record['status']} in {record['seconds']} s", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = {"machine": machine_info(), "modules": records, "results": results}
+    (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    table = markdown_table(results)
+    timing = "\n".join(f"- {r['module']}: {r['status']}, {r['seconds']} s" for r in records)
+    machine = report["machine"]
+    (out_dir / "results.md").write_text(
+        f"# Benchmark results\n\n{machine['cpu']}, {machine['cores']} cores, "
+        f"{machine['memory_gib']} GiB, Python {machine['python']}, TensorFlow "
+        f"{machine['tensorflow']}, PySpark {machine['pyspark']}, {machine['date']}"
+        f"{' (quick run)' if quick else ''}\n\n{table}\n{timing}\n"
+    )
+    print(table + timing, flush=True)
+    ran = [r for r in records if r["status"] in ("ok", "error")]
+    return 0 if any(r["status"] == "ok" for r in ran) else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the benchmarks; see benchmarks/run_all.py.")
+    parser.add_argument("--only", metavar="NAME[,NAME]", help="result or module names to run")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.* go")
+    args = parser.parse_args(argv)
+    try:
+        chosen = select(BENCHMARKS, args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return run_all(chosen, args.quick, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Deployment helpers: Spark properties for Dataproc and EMR clusters."""

@@ -1,0 +1,221 @@
+"""Training one grid cell: rewind, apply the control, train with the mask held, record it.
+
+The same steps serve both grid modes: in ``task`` mode :func:`run_cell_task` runs inside a
+Spark task (one cell per task, data read by that task straight from the Petastorm split);
+in ``data_parallel`` mode the driver trains the cell with Elephas across all executors
+(:mod:`pipeline.experiment.grid`). Every artifact is written atomically and
+``result.json`` last, so a cell with a result is finished and a retried or resumed cell
+never sees half of an earlier attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.experiment.cells import Cell
+from pipeline.experiment.settings import TrainSettings
+from pipeline.models.spec import ModelSpec
+from pipeline.store import ArtifactStore
+from pipeline.train.checkpoints import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Everything a cell needs, picklable for Spark tasks."""
+
+    run_url: str
+    train_url: str
+    val_url: str
+    spec: ModelSpec  # the masked model
+    num_classes: int
+    train_images: int
+    train: TrainSettings
+    policy: dict[str, Any]
+    run_seed: int
+    reader_workers: int
+    eval_batch_size: int
+    settings: dict[str, Any]
+
+    @property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.run_url)
+
+
+def cell_store(ctx: CellContext, cell: Cell) -> ArtifactStore:
+    return ctx.store.child(*cell.path)
+
+
+def finished_result(ctx: CellContext, cell: Cell) -> dict[str, Any] | None:
+    """The stored result row of a finished cell, else None."""
+    store = cell_store(ctx, cell)
+    if not store.exists(RESULT):
+        return None
+    row = store.read_json(RESULT)
+    return row if row.get("status") == "ok" else None
+
+
+def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks, rewind)
+    """The masked model at its starting point: masks set, weights rewound (or controlled)."""
+    from pipeline.tickets import apply_control, masks_from_bytes, rewind
+
+    model = ctx.spec.build()
+    masks = masks_from_bytes(ctx.store.read_bytes(cell.masks_name))
+    rewind_weights = load_checkpoint(ctx.store.child("dense"), f"epoch-{cell.rewind_epoch:03d}")
+    masks_used, start = masks, rewind_weights
+    if cell.control != "none":
+        masks_used, start = apply_control(cell.control, model, masks, rewind_weights,
+                                          cell.seed(ctx.run_seed))
+    rewind(model, start, masks_used)
+    return model, masks_used, start
+
+
+def check_zeros(model) -> None:  # noqa: ANN001
+    """Raise if any masked kernel entry is not exactly zero (the ticket invariant)."""
+    from pipeline.tickets import masked_layers
+
+    for layer in masked_layers(model):
+        mask = layer.mask.numpy() != 0
+        stray = np.count_nonzero(layer.kernel.numpy()[~mask])
+        if stray:
+            raise AssertionError(f"{layer.name}: {stray} masked weights are not zero")
+
+
+def best_epoch(history: list[dict[str, Any]]) -> int | None:
+    """The epoch (1-based) with the lowest val loss: the early-stop epoch."""
+    losses = [h.get("val_loss") for h in history]
+    valid = [(loss, i + 1) for i, loss in enumerate(losses) if loss is not None
+             and np.isfinite(loss)]
+    return min(valid)[1] if valid else None
+
+
+def finish_cell(
+    ctx: CellContext, cell: Cell, model, masks, start_weights,  # noqa: ANN001
+    history: list[dict[str, Any]], seconds: float,
+) -> dict[str, Any]:
+    """Check the invariant, save weights (and the ticket), write ``result.json`` last."""
+    from pipeline.tickets import (
+        PruningPolicy,
+        make_ticket,
+        masks_to_bytes,
+        plain_weights,
+        save_ticket,
+    )
+    from pipeline.tickets.sparsity import sparsity_report
+
+    check_zeros(model)
+    store = cell_store(ctx, cell)
+    policy = PruningPolicy.from_dict(ctx.policy)
+    save_checkpoint(store, plain_weights(model), "weights", meta={"cell": cell.name})
+    store.write_bytes(masks_to_bytes(masks), "masks.npz")  # controls' own masks too
+    report = sparsity_report(model, policy, masks)
+    store.write_text(report.to_csv(), "sparsity.csv")
+    if cell.control == "none":
+        ticket = make_ticket(model, policy, masks, start_weights,
+                             settings={"cell": cell.name, "model": ctx.spec.to_dict(),
+                                       "level": cell.level, "rewind_epoch": cell.rewind_epoch})
+        save_ticket(store, ticket, "ticket")
+    last = history[-1] if history else {}
+    row = {
+        "cell": cell.name,
+        "level": cell.level,
+        "rewind_epoch": cell.rewind_epoch,
+        "control": cell.control,
+        "seed": cell.seed(ctx.run_seed),
+        **report.summary(),
+        "top1": last.get("top1"),
+        "top5": last.get("top5"),
+        "val_loss": last.get("val_loss"),
+        "best_epoch": best_epoch(history),
+        "train_seconds": round(seconds, 3),
+        "status": "ok",
+        "error": None,
+        "epochs": len(history),
+        "history": history,
+    }
+    store.write_json(row, RESULT)
+    return row
+
+
+def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
+    import tensorflow as tf
+
+    from pipeline.data.readers import make_tf_dataset
+
+    dataset = make_tf_dataset(ctx.train_url, ctx.train.batch_size, shuffle=True, seed=seed,
+                              workers_count=ctx.reader_workers)
+    size, classes, augment = ctx.spec.image_size, ctx.num_classes, ctx.train.augment
+
+    def prepare(x, y):  # noqa: ANN001, ANN202
+        if x.shape[1] != size:
+            x = tf.image.resize(x, (size, size), method="area")
+        if augment:
+            x = tf.image.random_flip_left_right(x, seed=seed)
+        return x, tf.one_hot(y, classes)
+
+    # Repeated, with explicit steps per epoch: each fit() call then reads exactly one
+    # pass (a fresh, reseeded reader) instead of running the generator dry.
+    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).repeat()
+
+
+def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
+    """Train a cell in this process from its own Petastorm reader; returns its row."""
+    import keras
+
+    from pipeline.train.evaluation import evaluate_local
+    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+
+    keras.backend.clear_session()  # drop the graphs of earlier cells in this reused worker
+    start = time.monotonic()
+    model, masks, start_weights = prepare_model(ctx, cell)
+    steps = steps_per_epoch(ctx.train_images, ctx.train.batch_size)
+    model.compile(optimizer=make_optimizer(ctx.train, steps),
+                  loss=make_loss(ctx.train.label_smoothing))
+    dataset = _train_dataset(ctx, cell.seed(ctx.run_seed))
+    history = []
+    for epoch in range(1, ctx.train.epochs + 1):
+        fit = model.fit(dataset, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps,
+                        shuffle=False, verbose=0)
+        result = evaluate_local(model, ctx.val_url, ctx.spec.image_size, ctx.eval_batch_size)
+        history.append({"epoch": epoch, "loss": float(fit.history["loss"][-1]),
+                        **result.to_dict()})
+    return finish_cell(ctx, cell, model, masks, start_weights, history,
+                       time.monotonic() - start)
+
+
+def failure_row(ctx: CellContext, cell: Cell, error: str) -> dict[str, Any]:
+    """The row of a cell that could not be trained."""
+    return {
+        "cell": cell.name, "level": cell.level, "rewind_epoch": cell.rewind_epoch,
+        "control": cell.control, "seed": cell.seed(ctx.run_seed),
+        "weights_remaining_prunable": None, "weights_remaining_overall": None,
+        "top1": None, "top5": None, "val_loss": None, "best_epoch": None,
+        "train_seconds": None, "status": "failed", "error": error, "epochs": 0,
+    }
+
+
+def run_cell_task(cell: Cell, ctx: CellContext) -> dict[str, Any]:
+    """Spark task body: a finished cell is returned as stored; errors become a failed row.
+
+    Python errors are caught (and retried by the driver) rather than raised, so one bad
+    cell never aborts the others; a lost executor is still retried by Spark itself.
+    """
+    from pipeline.train.devices import configure_task_devices
+
+    done = finished_result(ctx, cell)
+    if done is not None:
+        return done
+    try:
+        configure_task_devices(ctx.train.mixed_precision)
+        return train_in_task(ctx, cell)
+    except Exception:  # noqa: BLE001 - reported in the results table
+        return failure_row(ctx, cell, traceback.format_exc(limit=8))

@@ -1,0 +1,151 @@
+"""Stage 1: dense training with Elephas, a checksummed checkpoint after every epoch.
+
+``dense/epoch-000`` is the initialization and ``dense/epoch-00E`` the weights after epoch
+E; each is a rewind point. The optimizer's variables are saved beside each epoch
+(``optimizer-00E``), so a run killed mid-stage resumes from its last finished epoch with
+the learning-rate schedule and momentum where they were. A checkpoint that fails its
+checksum is reported and recomputed from the last good epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.experiment.preflight import DatasetFacts
+from pipeline.experiment.run_dir import RunDirectory, stage_timer
+from pipeline.models.spec import ModelSpec
+from pipeline.spark_session import default_parallelism
+from pipeline.train.checkpoints import (
+    CorruptCheckpoint,
+    discard_checkpoint,
+    has_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
+from pipeline.train.evaluation import evaluate_distributed
+from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+from pipeline.train.rounds import list_row_groups
+
+log = logging.getLogger(__name__)
+
+
+def weights_name(epoch: int) -> str:
+    return f"epoch-{epoch:03d}"
+
+
+def optimizer_name(epoch: int) -> str:
+    return f"optimizer-{epoch:03d}"
+
+
+@dataclass
+class DenseOutcome:
+    history: list[dict[str, Any]]
+    seconds: float
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1]
+
+
+def model_spec(run: RunDirectory, facts: DatasetFacts) -> ModelSpec:
+    s = run.settings
+    return ModelSpec(s.model.name, s.model.image_size, facts.num_classes, alpha=s.model.alpha,
+                     seed=s.run.seed, bn_momentum=s.model.bn_momentum)
+
+
+def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001
+    """Elephas workers: ``train.num_workers``, or one per task slot of the cluster."""
+    configured = run.settings.train.num_workers
+    return configured if configured > 0 else default_parallelism(spark)
+
+
+def eval_shards(spark, run: RunDirectory) -> int:  # noqa: ANN001
+    return run.settings.eval.shards or default_parallelism(spark)
+
+
+def verified_epochs(run: RunDirectory, epochs: int) -> int:
+    """The last epoch whose weights (and, after 0, optimizer state) pass their checksums.
+
+    Corrupt checkpoints and every later one are discarded, with a warning naming them.
+    """
+    store = run.store.child("dense")
+    last = -1
+    for epoch in range(epochs + 1):
+        names = [weights_name(epoch)] + ([optimizer_name(epoch)] if epoch else [])
+        if not all(has_checkpoint(store, n) for n in names):
+            break
+        try:
+            for name in names:
+                load_checkpoint(store, name)
+        except CorruptCheckpoint as exc:
+            log.warning("%s; recomputing dense training from epoch %d", exc, epoch)
+            for later in range(epoch, epochs + 1):
+                discard_checkpoint(store, weights_name(later))
+                discard_checkpoint(store, optimizer_name(later))
+            run.invalidate("dense", "masks", "grid", "report")
+            break
+        last = epoch
+    return last
+
+
+def _history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
+    from pipeline.train.checkpoints import checkpoint_meta
+
+    store = run.store.child("dense")
+    return [checkpoint_meta(store, weights_name(e)) for e in range(1, upto + 1)]
+
+
+def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutcome:  # noqa: ANN001
+    """Train (or resume, or skip) the dense model; returns the per-epoch history."""
+    s = run.settings
+    epochs = s.train.epochs
+    done_through = verified_epochs(run, epochs)
+    if run.is_done("dense") and done_through == epochs:
+        log.info("dense: finished earlier, skipped (%s)", run.store.url("dense"))
+        return DenseOutcome(_history(run, epochs), run.stage_info("dense").get("seconds", 0.0))
+    sc = spark.sparkContext
+    store = run.store.child("dense")
+    spec = model_spec(run, facts)
+    n_workers = workers(spark, run)
+    job = DataParallelJob(spec, facts.train_url, facts.num_classes, n_workers,
+                          s.train.round_images_per_worker, s.train.batch_size,
+                          s.train.augment, s.run.seed)
+    with stage_timer() as timer:
+        model = spec.build()
+        optimizer_state = None
+        if done_through < 0:
+            save_checkpoint(store, model.get_weights(), weights_name(0), meta={"epoch": 0})
+            done_through = 0
+        else:
+            model.set_weights(load_checkpoint(store, weights_name(done_through)))
+            if done_through:
+                optimizer_state = load_checkpoint(store, optimizer_name(done_through))
+            log.info("dense: resuming after epoch %d of %d", done_through, epochs)
+        steps = steps_per_epoch(facts.train_rows, s.train.batch_size, n_workers)
+        spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
+                                       make_loss(s.train.label_smoothing), optimizer_state)
+        groups = list_row_groups(facts.train_url)
+        log.info("dense: %d epochs on %d workers, rounds of at most %d images per worker",
+                 epochs, n_workers, s.train.round_images_per_worker)
+        for epoch in range(done_through + 1, epochs + 1):
+            stats = train_epoch(sc, spark_model, job, groups, epoch)
+            result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
+                                          shards=eval_shards(spark, run),
+                                          batch_size=s.eval.batch_size)
+            meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step}
+            save_checkpoint(store, spark_model.optimizer_state, optimizer_name(epoch),
+                            meta={"epoch": epoch})
+            save_checkpoint(store, model.get_weights(), weights_name(epoch), meta=meta)
+            log.info("dense: epoch %d/%d train loss %.4f, val top-1 %.4f top-5 %.4f loss %.4f "
+                     "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,
+                     result.top1, result.top5, result.loss, stats.seconds, stats.rounds,
+                     stats.overhead_seconds)
+    previous = float(run.stage_info("dense").get("seconds", 0.0))
+    history = _history(run, epochs)
+    seconds = previous + timer["seconds"]
+    run.mark_done("dense", {"seconds": seconds, "epochs": epochs, "workers": n_workers})
+    return DenseOutcome(history, seconds)
+

@@ -1,0 +1,67 @@
+"""The run directory: ``<run.output>/<run.name>-<hash of the non-default settings>/``.
+
+Settings that only say where or how a run executes (:data:`EXECUTION_ONLY`) are left out of
+the hash, so the same experiment on a bigger cluster resumes the same directory. Each
+stage owns a sub-directory and writes its completion marker last; a stage whose marker
+exists is skipped on the next run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pipeline.config import dump_yaml, settings_hash
+from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
+from pipeline.store import ArtifactStore, normalize_url
+
+STAGES = ("dense", "masks", "grid", "report")
+
+
+def run_name(settings: PruneJobSettings) -> str:
+    return f"{settings.run.name}-{settings_hash(settings, exclude=EXECUTION_ONLY)}"
+
+
+class RunDirectory:
+    """Artifacts, stage markers and stage timings of one run."""
+
+    def __init__(self, settings: PruneJobSettings) -> None:
+        self.settings = settings
+        self.url = normalize_url(settings.run.output).rstrip("/") + "/" + run_name(settings)
+        self.store = ArtifactStore(self.url)
+
+    def write_settings(self) -> None:
+        """The resolved settings, for people (YAML) and for reruns to compare against."""
+        self.store.write_text(dump_yaml(self.settings), "settings.yaml")
+
+    def is_done(self, stage: str) -> bool:
+        return self.store.is_complete(stage)
+
+    def stage_info(self, stage: str) -> dict[str, Any]:
+        return self.store.read_json(stage, "_COMPLETE") if self.is_done(stage) else {}
+
+    def mark_done(self, stage: str, info: dict[str, Any]) -> None:
+        self.store.mark_complete(stage, info=info)
+
+    def invalidate(self, *stages: str) -> None:
+        """Drop the markers of ``stages`` (their artifacts stay; finished cells are reused)."""
+        for stage in stages:
+            self.store.delete(stage, "_COMPLETE")
+
+    def timings(self) -> dict[str, float]:
+        """Seconds each finished stage took (when it ran, not when it was skipped)."""
+        return {s: float(self.stage_info(s).get("seconds", 0.0)) for s in STAGES
+                if self.is_done(s)}
+
+
+@contextmanager
+def stage_timer() -> Iterator[dict[str, float]]:
+    """Yields a dict whose ``seconds`` is filled in when the block ends."""
+    out: dict[str, float] = {}
+    start = time.monotonic()
+    try:
+        yield out
+    finally:
+        out["seconds"] = round(time.monotonic() - start, 3)

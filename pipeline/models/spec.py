@@ -1,0 +1,54 @@
+"""A picklable description of a model, so executor tasks can rebuild it by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from pipeline.models.registry import create_model
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Registry name and arguments; ``masked`` builds the masked twin (for tickets)."""
+
+    name: str
+    image_size: int
+    classes: int
+    alpha: float = 1.0
+    seed: int = 0
+    masked: bool = False
+    bn_momentum: float | None = None  # None keeps the architecture's own
+
+    def build(self) -> keras.Model:
+        model = create_model(self.name, image_size=self.image_size, classes=self.classes,
+                             alpha=self.alpha, seed=self.seed)
+        if self.bn_momentum is not None:
+            # Keras' MobileNetV2 uses 0.999, which needs thousands of steps before the
+            # moving statistics are usable; small studies train far fewer.
+            for layer in model.layers:
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.momentum = self.bn_momentum
+        if self.masked:
+            from pipeline.tickets import to_masked
+
+            model = to_masked(model)
+        return model
+
+    def with_masks(self) -> ModelSpec:
+        return dataclasses.replace(self, masked=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def custom_objects(self) -> dict[str, Any]:
+        """Objects ``model_from_json`` needs for this model (the masked layers)."""
+        if not self.masked:
+            return {}
+        from pipeline.tickets import custom_objects
+
+        return custom_objects()

@@ -1,0 +1,198 @@
+"""The results table: rows of trained models → a sorted DataFrame, Parquet/CSV bytes, Markdown."""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+# Scripts outside the project read these names; the order is the table's column order.
+REQUIRED_COLUMNS = (
+    "level",
+    "rewind_epoch",
+    "control",
+    "seed",
+    "weights_remaining_prunable",
+    "weights_remaining_overall",
+    "top1",
+    "top5",
+    "val_loss",
+    "best_epoch",
+    "train_seconds",
+    "status",
+)
+INT_COLUMNS = ("level", "rewind_epoch", "seed", "best_epoch", "epochs")
+FLOAT_COLUMNS = (
+    "weights_remaining_prunable",
+    "weights_remaining_overall",
+    "top1",
+    "top5",
+    "val_loss",
+    "train_seconds",
+)
+TICKET = "none"
+KNOWN_CONTROLS = ("reinit", "random_mask")
+
+
+def control_rank(control: Any) -> tuple[int, str]:
+    """Sort key: tickets ("none") first, then the known controls, then others by name."""
+    name = "" if control is None or control is pd.NA else str(control)
+    if name == TICKET:
+        return (0, "")
+    if name in KNOWN_CONTROLS:
+        return (1 + KNOWN_CONTROLS.index(name), "")
+    return (1 + len(KNOWN_CONTROLS), name)
+
+
+def _int_column(values: pd.Series) -> pd.Series:
+    numeric = pd.to_numeric(values, errors="coerce")
+    present = numeric.dropna()
+    if (present == present.round()).all():
+        return numeric.astype("Int64")
+    return numeric.astype("float64")
+
+
+def _arrow_safe(values: pd.Series) -> pd.Series:
+    """Object columns pyarrow cannot type (mixed values) become strings, keeping nulls."""
+    if values.dtype != object:
+        return values
+    try:
+        pa.array(values, from_pandas=True)
+        return values
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return values.map(lambda v: None if is_missing(v) else str(v))
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN and pandas NA."""
+    if value is None or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def results_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per trained model: required columns first, extra keys after, sorted.
+
+    Order: the dense model (level 0) first, then by level, rewind epoch, control (tickets
+    before controls) and seed. Missing required keys become null columns.
+    """
+    rows = [dict(r) for r in rows]
+    extra: list[str] = []
+    for row in rows:
+        extra.extend(k for k in row if k not in REQUIRED_COLUMNS and k not in extra)
+    columns = list(REQUIRED_COLUMNS) + extra
+    df = pd.DataFrame(rows, columns=columns)
+    for name in columns:
+        if name in INT_COLUMNS:
+            df[name] = _int_column(df[name])
+        elif name in FLOAT_COLUMNS:
+            df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
+        else:
+            df[name] = _arrow_safe(df[name])
+    keys = pd.DataFrame(
+        {
+            "dense": (df["level"].fillna(-1) != 0).astype(int),
+            "level": df["level"].fillna(-1),
+            "rewind": df["rewind_epoch"].fillna(-1),
+            "control": [control_rank(c) for c in df["control"]],
+            "seed": df["seed"].fillna(-1),
+        }
+    )
+    order = keys.sort_values(list(keys.columns), kind="stable").index
+    return df.loc[order].reset_index(drop=True)
+
+
+def parquet_bytes(df: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False, engine="pyarrow")
+    return buffer.getvalue()
+
+
+def csv_bytes(df: pd.DataFrame) -> bytes:
+    return df.to_csv(index=False).encode("utf-8")
+
+
+# -- Markdown -----------------------------------------------------------------------------
+def _text(value: Any) -> str:
+    return "" if is_missing(value) else str(value)
+
+
+def _cell_text(value: Any) -> str:
+    return _text(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def markdown_table(
+    header: Sequence[str], body: Iterable[Sequence[Any]], align: Sequence[str] | None = None
+) -> str:
+    """A GitHub-flavoured Markdown table; ``align`` holds "l" or "r" per column."""
+    align = align or ["l"] * len(header)
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = [[_cell_text(c) for c in header], rule]
+    lines += [[_cell_text(v) for v in row] for row in body]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def percent(value: Any) -> str:
+    return "" if is_missing(value) else f"{100.0 * float(value):.2f}"
+
+
+def _number(value: Any, digits: int) -> str:
+    return "" if is_missing(value) else f"{float(value):.{digits}f}"
+
+
+def _integer(value: Any) -> str:
+    return "" if is_missing(value) else str(int(value))
+
+
+def cell_id(row: Mapping[str, Any]) -> str:
+    """The row's ``cell`` id, or one built like the grid's ("L1-k0-none")."""
+    cell = row.get("cell")
+    if not is_missing(cell) and str(cell):
+        return str(cell)
+    if not is_missing(row.get("level")) and int(row["level"]) == 0:
+        return "dense"
+    level, rewind = _integer(row.get("level")), _integer(row.get("rewind_epoch"))
+    return f"L{level}-k{rewind}-{_text(row.get('control'))}"
+
+
+def rewind_text(row: Mapping[str, Any]) -> str:
+    value = row.get("rewind_epoch")
+    if is_missing(value) or int(value) < 0:
+        return "–"
+    return str(int(value))
+
+
+RESULTS_HEADER = (
+    "cell", "level", "rewind epoch", "control", "seed", "prunable left (%)", "overall left (%)",
+    "top-1 (%)", "top-5 (%)", "val loss", "best epoch", "train (s)", "status",
+)
+
+
+def results_row(row: Mapping[str, Any]) -> list[str]:
+    """One row of the report's results table, formatted."""
+    return [
+        cell_id(row),
+        _integer(row.get("level")),
+        rewind_text(row),
+        _text(row.get("control")),
+        _integer(row.get("seed")),
+        percent(row.get("weights_remaining_prunable")),
+        percent(row.get("weights_remaining_overall")),
+        percent(row.get("top1")),
+        percent(row.get("top5")),
+        _number(row.get("val_loss"), 4),
+        _integer(row.get("best_epoch")),
+        _number(row.get("train_seconds"), 1),
+        _text(row.get("status")),
+    ]
+
+
+def results_markdown(df: pd.DataFrame) -> str:
+    """The results table for report.md (accuracies and weights remaining in percent)."""
+    align = ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l"]
+    body = [results_row(row) for row in df.to_dict("records")]
+    return markdown_table(RESULTS_HEADER, body, align)

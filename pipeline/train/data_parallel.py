@@ -1,0 +1,107 @@
+"""Data-parallel training of one model across the executors with Elephas, epoch by epoch.
+
+Each epoch is a sequence of bounded rounds (:mod:`pipeline.train.rounds`); every round is
+one Spark stage in which each task reads its share of row groups from the Petastorm split,
+trains on it from the broadcast weights and optimizer state, and returns weight deltas and
+optimizer variables that :class:`~pipeline.train.elephas_rounds.RoundSparkModel` averages.
+So the learning-rate schedule, momentum and BatchNorm statistics continue across rounds
+as they would in one process.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+
+from pipeline.logs import Progress
+from pipeline.models.spec import ModelSpec
+from pipeline.train.elephas_rounds import RoundSparkModel
+from pipeline.train.rounds import RowSlice, epoch_rounds, share_records
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DataParallelJob:
+    """What to train and how the data is cut; everything a round needs."""
+
+    spec: ModelSpec
+    train_url: str
+    num_classes: int
+    workers: int
+    images_per_task: int
+    batch_size: int
+    augment: bool
+    seed: int
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    images: int
+    rounds: int
+    loss: float
+    accuracy: float
+    seconds: float
+    overhead_seconds: float  # round wall time not spent in the slowest task's model.fit
+    round_seconds: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in (
+            "epoch", "images", "rounds", "loss", "accuracy", "seconds", "overhead_seconds")}
+
+
+def make_spark_model(
+    model: keras.Model, job: DataParallelJob, optimizer: keras.optimizers.Optimizer,
+    loss: keras.losses.Loss, optimizer_state: list[np.ndarray] | None = None,
+) -> RoundSparkModel:
+    """Compile ``model`` and wrap it; ``optimizer_state`` resumes an earlier run."""
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    spark_model = RoundSparkModel(model, custom_objects=job.spec.custom_objects,
+                                  batch_size=job.batch_size)
+    spark_model.optimizer_state = optimizer_state
+    return spark_model
+
+
+def train_epoch(
+    sc, spark_model: RoundSparkModel, job: DataParallelJob,  # noqa: ANN001 - SparkContext
+    groups: list[RowSlice], epoch: int,
+) -> EpochStats:
+    """Train epoch ``epoch`` (1-based) over all rounds; the master model holds the result."""
+    rounds = epoch_rounds(job.train_url, groups, job.workers, job.images_per_task,
+                          seed=job.seed * 1_000_003 + epoch)
+    progress = Progress(f"epoch {epoch} round", len(rounds), log)
+    start = time.monotonic()
+    images, loss_sum, acc_sum, overhead = 0, 0.0, 0.0, 0.0
+    round_seconds = []
+    for index, shares in enumerate(rounds):
+        records = functools.partial(
+            share_records,
+            num_classes=job.num_classes,
+            image_size=job.spec.image_size,
+            flip_seed=(job.seed * 7919 + epoch * 104_729 + index) if job.augment else None,
+        )
+        rdd = sc.parallelize(shares, len(shares)).mapPartitions(records)
+        result = spark_model.fit_round(rdd)
+        images += result.images
+        loss_sum += result.loss * result.images
+        acc_sum += result.accuracy * result.images
+        overhead += max(0.0, result.seconds - result.compute_seconds)
+        round_seconds.append(result.seconds)
+        progress.step(f"loss {result.loss:.4f} acc {result.accuracy:.3f} "
+                      f"({result.images} images, {result.seconds:.1f}s)")
+    return EpochStats(
+        epoch=epoch,
+        images=images,
+        rounds=len(rounds),
+        loss=loss_sum / max(images, 1),
+        accuracy=acc_sum / max(images, 1),
+        seconds=time.monotonic() - start,
+        overhead_seconds=overhead,
+        round_seconds=round_seconds,
+    )

@@ -1,0 +1,112 @@
+"""Top-1, top-5 and cross-entropy of a model on a split, in one task or spread over many.
+
+The val split is read in bounded shares (see :mod:`pipeline.train.rounds`), never whole.
+Each task returns sums (images, correct top-1, correct top-5, summed loss); the driver adds
+them, so the figures are exact whatever the number of shards. The loss is plain
+cross-entropy (no label smoothing), the same for the dense model and every grid cell.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.models.spec import ModelSpec
+from pipeline.train.rounds import RowSlice, Share, list_row_groups, plan_epoch, read_share
+
+EVAL_SHARE_IMAGES = 1024  # images decoded at once per task: bounds evaluation memory
+
+
+@dataclass
+class EvalResult:
+    images: int
+    top1: float
+    top5: float
+    loss: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {"images": self.images, "top1": self.top1, "top5": self.top5,
+                "val_loss": self.loss}
+
+
+def _sums(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN001
+    probs = np.asarray(model.predict(x.astype(np.float32), batch_size=batch_size, verbose=0),
+                       dtype=np.float64)
+    k = min(5, probs.shape[1])
+    top = np.argsort(-probs, axis=1)[:, :k]
+    correct1 = int(np.sum(top[:, 0] == y))
+    correct5 = int(np.sum(np.any(top == y[:, None], axis=1)))
+    picked = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    return np.array([len(y), correct1, correct5, float(-np.log(picked).sum())])
+
+
+def evaluate_shares(
+    model, shares: Sequence[Share], image_size: int, batch_size: int  # noqa: ANN001
+) -> np.ndarray:
+    """``[images, top1 hits, top5 hits, loss sum]`` of ``model`` over ``shares``."""
+    total = np.zeros(4)
+    for share in shares:
+        x, y = read_share(share, image_size)
+        if len(y):
+            total += _sums(model, x, y, batch_size)
+    return total
+
+
+def to_result(sums: np.ndarray) -> EvalResult:
+    images = int(sums[0])
+    if images == 0:
+        raise ValueError("evaluation saw no images")
+    return EvalResult(images, sums[1] / images, sums[2] / images, sums[3] / images)
+
+
+def eval_shares(
+    split_url: str, groups: Sequence[RowSlice] | None = None, workers: int = 1
+) -> list[Share]:
+    """The split cut into equal shares of at most EVAL_SHARE_IMAGES images, a multiple of
+    ``workers`` of them so every task gets about the same work."""
+    groups = list_row_groups(split_url) if groups is None else list(groups)
+    plan = plan_epoch(groups, workers, EVAL_SHARE_IMAGES, seed=0)
+    return [Share(split_url, tuple(s)) for s in plan]
+
+
+def evaluate_local(
+    model, split_url: str, image_size: int, batch_size: int  # noqa: ANN001
+) -> EvalResult:
+    """Evaluate in this process (a grid task evaluates its own model this way)."""
+    return to_result(evaluate_shares(model, eval_shares(split_url), image_size, batch_size))
+
+
+def _evaluate_partition(
+    shares: Iterator[Share], spec: ModelSpec, weights, batch_size: int  # noqa: ANN001
+) -> Iterator[np.ndarray]:
+    from pipeline.train.devices import configure_task_devices
+
+    shares = list(shares)
+    if not shares:
+        return
+    configure_task_devices()
+    model = spec.build()
+    model.set_weights(weights.value)
+    yield evaluate_shares(model, shares, spec.image_size, batch_size)
+
+
+def evaluate_distributed(
+    sc, spec: ModelSpec, weights: list[np.ndarray], split_url: str,  # noqa: ANN001
+    shards: int, batch_size: int, groups: Sequence[RowSlice] | None = None,
+) -> EvalResult:
+    """Evaluate ``weights`` on ``split_url`` with up to ``shards`` Spark tasks."""
+    shares = eval_shares(split_url, groups, max(1, shards))
+    broadcast = sc.broadcast(weights)
+    try:
+        parts = min(max(1, shards), len(shares))
+        rdd = sc.parallelize(shares, parts)
+        sums = rdd.mapPartitions(
+            functools.partial(_evaluate_partition, spec=spec, weights=broadcast,
+                              batch_size=batch_size)
+        ).collect()
+    finally:
+        broadcast.destroy()
+    return to_result(np.sum(sums, axis=0))
