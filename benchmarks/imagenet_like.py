@@ -28,21 +28,26 @@ NOISE = (9.0, 24.0)
 VERSION = 1
 
 
-def _tree_spec(train: int, val: int, seed: int) -> dict[str, Any]:
-    return {"version": VERSION, "train": train, "val": val, "seed": seed, "width": WIDTH,
-            "height": HEIGHT, "quality": QUALITY, "noise": list(NOISE)}
+def _tree_spec(train: int, val: int, seed: int, width: int = WIDTH,
+               height: int = HEIGHT) -> dict[str, Any]:
+    return {"version": VERSION, "train": train, "val": val, "seed": seed, "width": width,
+            "height": height, "quality": QUALITY, "noise": list(NOISE)}
 
 
-def make_tree(train: int, val: int, seed: int = 0, root: Path | None = None) -> dict[str, Any]:
+def make_tree(train: int, val: int, seed: int = 0, root: Path | None = None,
+              width: int = WIDTH, height: int = HEIGHT) -> dict[str, Any]:
     """Write (or reuse) a tree of ``train`` + ``val`` images; returns its description.
 
     The description has ``root``, the file list ``files`` (train then val, sorted) and the
-    byte statistics ``mean_kb``, ``min_kb``, ``max_kb``.
+    byte statistics ``mean_kb``, ``min_kb``, ``max_kb``. ``width`` × ``height`` other than
+    the ImageNet-like default (e.g. 80×80 for a small-image training set) go to their own
+    directory, ``images-<train>-<val>-s<seed>-<width>x<height>``.
     """
     from pipeline.data.sample import SYNSETS, jpeg_bytes, load_digit_images, render_digit
 
-    root = root or WORK_DIR / f"images-{train}-{val}-s{seed}"
-    spec = _tree_spec(train, val, seed)
+    size = "" if (width, height) == (WIDTH, HEIGHT) else f"-{width}x{height}"
+    root = root or WORK_DIR / f"images-{train}-{val}-s{seed}{size}"
+    spec = _tree_spec(train, val, seed, width, height)
     marker = root / "tree.json"
     if marker.exists() and json.loads(marker.read_text()).get("spec") == spec:
         info = json.loads(marker.read_text())
@@ -54,7 +59,7 @@ def make_tree(train: int, val: int, seed: int = 0, root: Path | None = None) -> 
             for i in range(count):
                 index = (i + stream * 997) % len(images)
                 rng = np.random.default_rng([seed, stream, i])
-                img = render_digit(images[index], WIDTH, HEIGHT, rng, noise=rng.uniform(*NOISE))
+                img = render_digit(images[index], width, height, rng, noise=rng.uniform(*NOISE))
                 data = jpeg_bytes(img, QUALITY)
                 synset = SYNSETS[labels[index]]
                 path = root / split / synset / f"{synset}_{stream}{i:06d}.JPEG"
@@ -78,7 +83,8 @@ def describe(tree: dict[str, Any]) -> dict[str, Any]:
     spec = tree["spec"]
     return {
         "images": {"train": spec["train"], "val": spec["val"]},
-        "source": f"sklearn digits rendered {WIDTH}x{HEIGHT}, noise sd U{tuple(NOISE)}, "
+        "source": f"sklearn digits rendered {spec['width']}x{spec['height']}, "
+        f"noise sd U{tuple(NOISE)}, "
         f"JPEG q{QUALITY}, class folders",
         "jpeg_kb": {"mean": tree["mean_kb"], "min": tree["min_kb"], "max": tree["max_kb"]},
     }

@@ -56,6 +56,15 @@ def _submit_conf(key: str) -> str | None:
     return None
 
 
+def _submitted_keys(keys: Mapping[str, str]) -> set[str]:
+    """Which of ``keys`` spark-submit already set (``--conf``, properties files): those win
+    over the job's own defaults."""
+    from pyspark import SparkConf
+
+    submitted = SparkConf()  # under spark-submit this loads the submitted spark.* settings
+    return {key for key in keys if submitted.contains(key)}
+
+
 def get_spark(
     app_name: str,
     master: str | None = None,
@@ -65,7 +74,8 @@ def get_spark(
     """Return the active SparkSession, creating it with the project's settings if needed.
 
     ``master`` is used only when the job was not started by spark-submit with its own
-    ``--master``; the default is ``local[*]``.
+    ``--master``; the default is ``local[*]``. Settings in ``conf`` are defaults: a key that
+    spark-submit was given keeps the submitted value.
     """
     requested = _requested_master(master)
     running_under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
@@ -85,8 +95,9 @@ def get_spark(
         if is_local_master(requested)
         else None,
     }
+    submitted = _submitted_keys(conf or {}) if running_under_submit else set()
     for key, value in {**defaults, **(conf or {})}.items():
-        if value is not None:
+        if value is not None and key not in submitted:
             builder = builder.config(key, value)
     for key, value in _EXECUTOR_ENV.items():
         builder = builder.config(f"spark.executorEnv.{key}", value)

@@ -22,6 +22,7 @@ def tiny_settings(data_url: str, output: str, *overrides: str) -> PruneJobSettin
             "train.round_images_per_worker=100",
             "prune.levels=2",
             "prune.fraction_per_level=0.5",
+            "prune.strategy=global",
             "rewind.epochs=[0, 1]",
             "grid.controls=[reinit, random_mask]",
             *overrides,

@@ -55,13 +55,28 @@ def cell_store(ctx: CellContext, cell: Cell) -> ArtifactStore:
     return ctx.store.child(*cell.path)
 
 
-def finished_result(ctx: CellContext, cell: Cell) -> dict[str, Any] | None:
-    """The stored result row of a finished cell, else None."""
+def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[str, Any] | None:
+    """The stored result row of a finished cell, else None.
+
+    With ``verify`` the cell's trained weights must pass their checksum; a corrupt cell is
+    reported, its result removed (so it is retrained) and None returned.
+    """
+    from pipeline.train.checkpoints import CorruptCheckpoint
+
     store = cell_store(ctx, cell)
     if not store.exists(RESULT):
         return None
     row = store.read_json(RESULT)
-    return row if row.get("status") == "ok" else None
+    if row.get("status") != "ok":
+        return None
+    if verify:
+        try:
+            load_checkpoint(store, "weights")
+        except CorruptCheckpoint as exc:
+            log.warning("%s; retraining cell %s", exc, cell.name)
+            store.delete(RESULT)
+            return None
+    return row
 
 
 def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks, rewind)

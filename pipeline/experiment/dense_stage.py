@@ -10,6 +10,7 @@ checksum is reported and recomputed from the last good epoch.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,10 +86,27 @@ def verified_epochs(run: RunDirectory, epochs: int) -> int:
             for later in range(epoch, epochs + 1):
                 discard_checkpoint(store, weights_name(later))
                 discard_checkpoint(store, optimizer_name(later))
-            run.invalidate("dense", "masks", "grid", "report")
+            run.invalidate("dense", "grid")
+            supersede_downstream(run)
             break
         last = epoch
     return last
+
+
+def supersede_downstream(run: RunDirectory) -> None:
+    """Masks and grid cells made from the old dense weights no longer match the retrained
+    ones: move them under ``superseded/<time>/`` (kept for inspection, never reused)."""
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    for name in ("masks", "grid"):
+        if not run.store.exists(name):
+            continue
+        try:
+            run.store.makedirs("superseded", stamp)
+            run.store.move(name, ("superseded", stamp, name))
+        except OSError:  # object stores cannot rename directories
+            run.store.delete(name)
+        log.warning("dense: %s/ was made from the old dense weights; moved to superseded/%s/",
+                    name, stamp)
 
 
 def _history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:

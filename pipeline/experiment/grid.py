@@ -22,7 +22,7 @@ from pipeline.experiment.cell_run import (
     finished_result,
     run_cell_task,
 )
-from pipeline.experiment.cells import Cell, grid_cells, waves
+from pipeline.experiment.cells import Cell, grid_cells, mask_file, waves
 from pipeline.experiment.mask_stage import make_level_masks
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.logs import Progress
@@ -57,7 +57,9 @@ def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # n
     rows: dict[Cell, dict[str, Any]] = {}
     pending = []
     for cell in cells:
-        done = finished_result(ctx, cell)
+        done = finished_result(ctx, cell, verify=True)
+        if done is None and cell.control == "none":
+            discard_chain_after(run, cell)
         if done is not None:
             rows[cell] = done
             progress.step(f"{cell.name} finished earlier, skipped")
@@ -101,6 +103,18 @@ def _record(cell: Cell, row: dict[str, Any], rows: dict, progress: Progress, att
         return [cell]
     progress.step(f"{cell.name} FAILED after {attempt} attempts: {last_line[0]}")
     return []
+
+
+def discard_chain_after(run: RunDirectory, cell: Cell) -> None:
+    """A ticket about to be (re)trained invalidates what its chain derived from it before:
+    the masks of later levels and the cells trained under them."""
+    level = cell.level + 1
+    while run.store.exists(mask_file(level, cell.rewind_epoch)):
+        log.info("grid: discarding level %d of chain k%d (made from an earlier %s)", level,
+                 cell.rewind_epoch, cell.name)
+        run.store.delete(mask_file(level, cell.rewind_epoch))
+        run.store.delete("grid", f"L{level}", f"k{cell.rewind_epoch}")
+        level += 1
 
 
 def _blocked_row(ctx: CellContext, cell: Cell, reason: str) -> dict[str, Any]:

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The demo, end to end in Spark local mode: digits sample -> ingest -> prune job -> report.
+#   bash jobs/demo.sh [OUT_DIR]        (make demo runs this after setting up .venv/)
+# Each step is skipped when its output is already complete, like the job's own stages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-demo-output}
+PY=${PY:-.venv/bin/python}
+SUBMIT=${SUBMIT:-.venv/bin/spark-submit}
+export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PWD/$PY}
+export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PWD/$PY}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
+mkdir -p "$OUT"
+
+echo "== 1/3 sample: scikit-learn digits as JPEGs in the ImageNet class-folder layout"
+if [ ! -f "$OUT/sample/.complete" ]; then
+  rm -rf "$OUT/sample"
+  "$PY" jobs/make_sample_imagenet.py "$OUT/sample" --train-per-class 150 --val-per-class 30 \
+    --size 64
+  touch "$OUT/sample/.complete"
+fi
+
+echo "== 2/3 ingest: Spark decodes, repairs and resizes into Petastorm Parquet"
+if [ ! -f "$OUT/dataset/_COMPLETE" ]; then
+  "$SUBMIT" --master "local[2]" jobs/ingest_imagenet.py --source "$OUT/sample" \
+    --output "$OUT/dataset" --image-size 32 --overwrite
+fi
+"$PY" - "$OUT/dataset" <<'PYEOF'
+import json, sys
+info = json.load(open(f"{sys.argv[1]}/dataset.json"))
+print(f"dataset {sys.argv[1]}: {info['rows']} rows, {info['rejected']} rejected, "
+      f"{info['num_classes']} classes at {info['image_size']}x{info['image_size']}")
+PYEOF
+
+echo "== 3/3 prune: Elephas dense training, IMP grid with controls, report"
+"$SUBMIT" --master "local[2]" jobs/prune_imagenet.py --config conf/local.yaml \
+  --set "data.url=$OUT/dataset" --set "run.output=$OUT/runs"

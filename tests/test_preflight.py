@@ -1,0 +1,80 @@
+"""Mistakes in settings or data fail before any training, with one line naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+from prune_helpers import tiny_settings
+
+from pipeline.experiment.preflight import PreflightError, check_settings, preflight
+from pipeline.store import ArtifactStore
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("rewind.epochs=[0, 5]", "rewind.epochs: 5 is outside the dense training"),
+        ("grid.controls=[reinit, shuffled]", "grid.controls: unknown control 'shuffled'"),
+        ("prune.strategy=random", "prune.strategy"),
+        ("prune.fraction_per_level=1.5", "prune.fraction_per_level"),
+        ("model.name=resnet50", "model.name: unknown model 'resnet50'"),
+        ("train.optimizer=lamb", "train.optimizer"),
+        ("rewind.epochs=[]", "rewind.epochs: give at least one"),
+        ("grid.mode=async", "grid.mode"),
+    ],
+)
+def test_bad_settings(tmp_path, override, message):
+    settings = tiny_settings("file:///nowhere", str(tmp_path), override)
+    with pytest.raises(PreflightError, match=message.replace("[", r"\[")):
+        check_settings(settings)
+
+
+def test_data_url_must_be_set(tmp_path):
+    with pytest.raises(PreflightError, match="data.url: not set"):
+        check_settings(tiny_settings("", str(tmp_path)))
+
+
+def test_missing_dataset(tmp_path):
+    settings = tiny_settings(str(tmp_path / "missing"), str(tmp_path))
+    with pytest.raises(PreflightError, match="does not exist"):
+        preflight(settings)
+
+
+def test_directory_that_is_not_an_ingest_output(tmp_path):
+    ArtifactStore(str(tmp_path / "junk")).write_text("hello", "file.txt")
+    settings = tiny_settings(str(tmp_path / "junk"), str(tmp_path))
+    with pytest.raises(PreflightError, match="not a complete ingest output"):
+        preflight(settings)
+
+
+def test_more_classes_than_the_data_has(sample_dataset, tmp_path):
+    settings = tiny_settings(sample_dataset, str(tmp_path), "data.num_classes=1000")
+    with pytest.raises(PreflightError, match="asks for 1000 classes but .* has only 10"):
+        preflight(settings)
+
+
+def test_model_larger_than_the_stored_images(sample_dataset, tmp_path):
+    settings = tiny_settings(sample_dataset, str(tmp_path), "model.image_size=64")
+    with pytest.raises(PreflightError, match="exceeds the dataset's stored image size 32"):
+        preflight(settings)
+
+
+def test_good_settings_describe_the_dataset(sample_dataset, tmp_path):
+    facts = preflight(tiny_settings(sample_dataset, str(tmp_path)))
+    assert (facts.num_classes, facts.train_rows, facts.val_rows, facts.image_size) == (
+        10, 300, 100, 32)
+
+
+def test_job_cli_reports_one_clear_line(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "jobs" / "prune_imagenet.py"
+    spec = importlib.util.spec_from_file_location("prune_imagenet_cli", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    code = module.main(["--config", str(path.parents[1] / "conf" / "local.yaml"),
+                        "--set", f"data.url={tmp_path / 'missing'}",
+                        "--set", f"run.output={tmp_path}", "--set", "train.epochs=oops"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err == ["prune_imagenet: error: train.epochs: expected an integer, got 'oops'"]
