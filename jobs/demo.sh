@@ -10,19 +10,20 @@ SUBMIT=${SUBMIT:-.venv/bin/spark-submit}
 export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PWD/$PY}
 export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PWD/$PY}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
+QUIET=(--driver-java-options "-Dlog4j2.configurationFile=conf/log4j2.properties")
 mkdir -p "$OUT"
 
 echo "== 1/3 sample: scikit-learn digits as JPEGs in the ImageNet class-folder layout"
 if [ ! -f "$OUT/sample/.complete" ]; then
   rm -rf "$OUT/sample"
-  "$PY" jobs/make_sample_imagenet.py "$OUT/sample" --train-per-class 150 --val-per-class 30 \
+  "$PY" jobs/make_sample_imagenet.py "$OUT/sample" --train-per-class 140 --val-per-class 30 \
     --size 64
   touch "$OUT/sample/.complete"
 fi
 
 echo "== 2/3 ingest: Spark decodes, repairs and resizes into Petastorm Parquet"
 if [ ! -f "$OUT/dataset/_COMPLETE" ]; then
-  "$SUBMIT" --master "local[2]" jobs/ingest_imagenet.py --source "$OUT/sample" \
+  "$SUBMIT" --master "local[2]" "${QUIET[@]}" jobs/ingest_imagenet.py --source "$OUT/sample" \
     --output "$OUT/dataset" --image-size 32 --overwrite
 fi
 "$PY" - "$OUT/dataset" <<'PYEOF'
@@ -33,5 +34,5 @@ print(f"dataset {sys.argv[1]}: {info['rows']} rows, {info['rejected']} rejected,
 PYEOF
 
 echo "== 3/3 prune: Elephas dense training, IMP grid with controls, report"
-"$SUBMIT" --master "local[2]" jobs/prune_imagenet.py --config conf/local.yaml \
+"$SUBMIT" --master "local[2]" "${QUIET[@]}" jobs/prune_imagenet.py --config conf/local.yaml \
   --set "data.url=$OUT/dataset" --set "run.output=$OUT/runs"

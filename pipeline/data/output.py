@@ -5,15 +5,20 @@ sibling directory and renamed into place at the end, so a failed run leaves noth
 target (and ``--overwrite`` keeps the old output until the new one is complete). Object
 stores cannot rename a directory cheaply, so there the output is written in place; either
 way the completion marker is written last, and only a directory with the marker counts as
-an ingest output.
+an ingest output. A run that was killed leaves its hidden staging directory behind; the next
+ingest into the same output removes it (two ingests into one output at the same time are
+not supported anyway: both would publish to the same place).
 """
 
 from __future__ import annotations
 
 import logging
 import posixpath
+import re
 import uuid
 from types import TracebackType
+
+import pyarrow.fs as pafs
 
 from pipeline.data.layouts import IngestError
 from pipeline.store import OBJECT_STORE_SCHEMES, ArtifactStore, normalize_url
@@ -34,6 +39,19 @@ def check_output(url: str, overwrite: bool) -> None:
     )
 
 
+def stale_staging(url: str) -> list[str]:
+    """Names of staging directories (``.tmp-<12 hex>-<name>``) left beside ``url``."""
+    parent_url, name = posixpath.split(normalize_url(url).rstrip("/"))
+    parent = ArtifactStore(parent_url)
+    if not parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.tmp-[0-9a-f]{{12}}-{re.escape(name)}")
+    infos = parent.fs.get_file_info(pafs.FileSelector(parent.path(), recursive=False))
+    names = [posixpath.basename(i.path.rstrip("/")) for i in infos
+             if i.type == pafs.FileType.Directory]
+    return sorted(n for n in names if pattern.fullmatch(n))
+
+
 class StagedOutput:
     """Context manager yielding the store to write into; publishes it on a clean exit."""
 
@@ -52,6 +70,12 @@ class StagedOutput:
         check_output(self.url, self.overwrite)
         if not self.renames:
             self.target.delete()
+        else:
+            parent = ArtifactStore(posixpath.dirname(self.url))
+            for name in stale_staging(self.url):
+                log.warning("removing %s, left behind by an ingest that did not finish",
+                            parent.url(name))
+                parent.delete(name)
         self.staging.makedirs()
         return self.staging
 

@@ -40,6 +40,7 @@ class CellContext:
     num_classes: int
     train_images: int
     train: TrainSettings
+    batch_size: int  # per grid task (task mode)
     policy: dict[str, Any]
     run_seed: int
     reader_workers: int
@@ -166,7 +167,7 @@ def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
 
     from pipeline.data.readers import make_tf_dataset
 
-    dataset = make_tf_dataset(ctx.train_url, ctx.train.batch_size, shuffle=True, seed=seed,
+    dataset = make_tf_dataset(ctx.train_url, ctx.batch_size, shuffle=True, seed=seed,
                               workers_count=ctx.reader_workers)
     size, classes, augment = ctx.spec.image_size, ctx.num_classes, ctx.train.augment
 
@@ -192,7 +193,7 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     keras.backend.clear_session()  # drop the graphs of earlier cells in this reused worker
     start = time.monotonic()
     model, masks, start_weights = prepare_model(ctx, cell)
-    steps = steps_per_epoch(ctx.train_images, ctx.train.batch_size)
+    steps = steps_per_epoch(ctx.train_images, ctx.batch_size)
     model.compile(optimizer=make_optimizer(ctx.train, steps),
                   loss=make_loss(ctx.train.label_smoothing))
     dataset = _train_dataset(ctx, cell.seed(ctx.run_seed))

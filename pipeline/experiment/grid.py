@@ -58,7 +58,7 @@ def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # n
     pending = []
     for cell in cells:
         done = finished_result(ctx, cell, verify=True)
-        if done is None and cell.control == "none":
+        if done is None and cell.control == "none" and run.settings.prune.method == "imp":
             discard_chain_after(run, cell)
         if done is not None:
             rows[cell] = done

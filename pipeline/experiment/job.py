@@ -14,7 +14,7 @@ from typing import Any
 from pipeline.config import to_dict
 from pipeline.experiment.cell_run import CellContext, cell_store
 from pipeline.experiment.cells import Cell
-from pipeline.experiment.dense_stage import DenseOutcome, model_spec, run_dense_stage
+from pipeline.experiment.dense_stage import DenseOutcome, model_spec, run_dense_stage, workers
 from pipeline.experiment.grid import run_grid
 from pipeline.experiment.mask_stage import policy_for
 from pipeline.experiment.preflight import preflight
@@ -57,6 +57,13 @@ def _sparsest_ticket_csv(run: RunDirectory, ctx: CellContext,
     return cell_store(ctx, cell).read_text("sparsity.csv")
 
 
+def cell_batch_size(settings: PruneJobSettings, dense_workers: int) -> int:
+    """A grid task's batch: by default the dense model's global batch (each Elephas step
+    averages ``dense_workers`` batches), so a ticket takes as many optimizer steps per epoch,
+    under the same schedule, as the dense model it is compared with."""
+    return settings.grid.batch_size or settings.train.batch_size * dense_workers
+
+
 def session_conf(settings: PruneJobSettings) -> dict[str, str]:
     return {"spark.task.cpus": str(settings.grid.task_cpus)}
 
@@ -79,7 +86,8 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
     ctx = CellContext(
         run_url=run.url, train_url=facts.train_url, val_url=facts.val_url,
         spec=spec.with_masks(), num_classes=facts.num_classes, train_images=facts.train_rows,
-        train=settings.train, policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
+        train=settings.train, batch_size=cell_batch_size(settings, workers(spark, run)),
+        policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
         reader_workers=settings.grid.reader_workers, eval_batch_size=settings.eval.batch_size,
         settings=to_dict(settings),
     )

@@ -75,6 +75,7 @@ def check_settings(s: PruneJobSettings) -> None:
            f"grid.mode: {s.grid.mode!r} is not task or data_parallel")
     _check(s.grid.max_failures >= 1, "grid.max_failures: must be at least 1")
     _check(s.grid.task_cpus >= 1, "grid.task_cpus: must be at least 1")
+    _check(s.grid.batch_size >= 0, "grid.batch_size: must be 0 (the dense global batch) or more")
 
 
 def check_dataset(s: PruneJobSettings) -> DatasetFacts:

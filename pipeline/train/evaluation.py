@@ -79,6 +79,18 @@ def evaluate_local(
     return to_result(evaluate_shares(model, eval_shares(split_url), image_size, batch_size))
 
 
+_MODELS: dict[ModelSpec, object] = {}
+
+
+def _cached_model(spec: ModelSpec):  # noqa: ANN202
+    """One built model per spec in this (reused) Python worker: evaluating every epoch then
+    costs the predictions, not a model build and a graph trace each time."""
+    if spec not in _MODELS:
+        _MODELS.clear()
+        _MODELS[spec] = spec.build()
+    return _MODELS[spec]
+
+
 def _evaluate_partition(
     shares: Iterator[Share], spec: ModelSpec, weights, batch_size: int  # noqa: ANN001
 ) -> Iterator[np.ndarray]:
@@ -88,7 +100,7 @@ def _evaluate_partition(
     if not shares:
         return
     configure_task_devices()
-    model = spec.build()
+    model = _cached_model(spec)
     model.set_weights(weights.value)
     yield evaluate_shares(model, shares, spec.image_size, batch_size)
 

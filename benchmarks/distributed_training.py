@@ -1,0 +1,276 @@
+"""Elephas data-parallel training against single-process Keras, and executor memory vs data size.
+
+Dataset: ``imagenet_like.make_tree`` at 80×80 (scikit-learn digits, noisy, JPEG q90, class
+folders) ingested once at ``IngestConfig(image_size=64)`` under ``benchmarks/work``. Model:
+``ModelSpec("mobilenet_v2", 64, 10, alpha=0.35)``, compiled by ``make_spark_model`` with the
+project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and loss.
+
+* ``distributed_vs_single``: images/s of one epoch of ``train_epoch`` (the dense stage's path:
+  ``list_row_groups``, ``DataParallelJob``, ``make_spark_model``) on a ``local[2]``
+  SparkSession with 2 workers of ``batch_size`` each ÷ images/s of ``model.fit`` over the same
+  images in this (the driver's) process, on the same 2 cores (TensorFlow's default thread
+  pools), with batch ``batch_size × 2`` (the workers' global batch per step). Higher is better.
+  The distributed side *includes* reading and decoding the Parquet row groups inside the
+  tasks and every per-round cost (broadcasting weights and optimizer state, returning and
+  averaging deltas, Spark scheduling); the baseline decodes the images into numpy once, up
+  front and untimed, and times only ``model.fit``. The epoch is ``train`` images in rounds of
+  ``images_per_task`` per worker, sized so every batch is full on both sides (no re-tracing
+  for a short last batch). Warm-up, untimed, on both sides: one round of the same shape
+  (Python workers start, import TensorFlow, build, compile and trace the model) and one fit
+  of ``2 × images_per_task`` images (tracing). Every repetition times one epoch of each side,
+  in alternating order. ``inputs`` reports the per-round overhead (round wall time minus the
+  slowest task's ``model.fit``: ``EpochStats.overhead_seconds / rounds``), the throughput of
+  the slowest tasks' ``model.fit`` alone, and an estimate without decoding (epoch seconds
+  minus, per round, ``images_per_task`` × the per-image decode time of ``read_share`` measured
+  in this process).
+* ``memory_growth``: peak resident set of the executors' Python workers (the largest
+  ``VmHWM`` of any process under this one whose command line names ``pyspark.daemon`` or
+  ``pyspark/worker``; ``training_child.py`` polls them) during one epoch of dense training
+  at dataset size 4D ÷ at size D, with the same ``images_per_task`` so that every task holds
+  the same share: D = ``memory_base`` images in ``memory_base / (2 × memory_round)`` rounds,
+  4D in four times as many. Each run is a fresh process with its own SparkSession (fresh
+  JVM and Python workers); repetitions alternate the order. Lower is better (target 1.1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from common import BENCH_DIR, WORK_DIR, bench_main, make_result
+from imagenet_like import describe, ensure_dataset, make_tree
+
+IMAGE_SIZE = 64
+SOURCE_SIDE = 80  # rendered images are resized (shorter side) to IMAGE_SIZE by the ingest
+WORKERS = 2
+MASTER = f"local[{WORKERS}]"
+SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": str(WORKERS)}
+
+
+def small_dataset(train: int, val: int, seed: int = 0) -> tuple[dict[str, Any], str]:
+    """An 80×80 tree of ``train`` + ``val`` images and its ingest at 64×64 (both cached)."""
+    tree = make_tree(train, val, seed=seed, width=SOURCE_SIDE, height=SOURCE_SIDE)
+    return tree, ensure_dataset(tree, IMAGE_SIZE)
+
+
+def _first_images(groups: list, count: int) -> list:
+    """Row-group slices covering the first ``count`` images of ``groups``."""
+    from pipeline.train.rounds import RowSlice
+
+    out, left = [], count
+    for group in groups:
+        if left <= 0:
+            break
+        take = min(left, group.count)
+        out.append(RowSlice(group.file, group.row_group, group.start, take))
+        left -= take
+    return out
+
+
+def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
+    """All train images as (uint8 x, one-hot y) and the seconds per image of ``read_share``."""
+    import numpy as np
+
+    from pipeline.train.rounds import Share, read_share
+
+    xs, ys = [], []
+    start = time.perf_counter()
+    for group in groups:
+        x, y = read_share(Share(train_url, (group,)), IMAGE_SIZE)
+        xs.append(x)
+        ys.append(y)
+    per_image = (time.perf_counter() - start) / sum(len(y) for y in ys)
+    labels = np.concatenate(ys)
+    return np.concatenate(xs), np.eye(num_classes, dtype=np.float32)[labels], per_image
+
+
+def throughput(train: int, val: int, repetitions: int, batch_size: int,
+               images_per_task: int) -> dict[str, Any]:
+    """Per-repetition images/s of both sides, and what ``inputs`` reports."""
+    from pipeline.data.readers import read_classes, split_url
+    from pipeline.experiment.settings import TrainSettings
+    from pipeline.models.spec import ModelSpec
+    from pipeline.spark_session import get_spark
+    from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
+    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+    from pipeline.train.rounds import list_row_groups
+
+    if train % (WORKERS * images_per_task) or images_per_task % batch_size:
+        raise ValueError("train must be a multiple of workers × images_per_task, and "
+                         "images_per_task a multiple of batch_size (full batches only)")
+    tree, dataset = small_dataset(train, val)
+    classes = len(read_classes(dataset))
+    spec = ModelSpec("mobilenet_v2", IMAGE_SIZE, classes, alpha=0.35)
+    train_url = split_url(dataset, "train")
+    groups = list_row_groups(train_url)
+    images = sum(g.count for g in groups)
+    x, y, decode_per_image = _decode_all(train_url, groups, classes)
+    settings = TrainSettings(epochs=repetitions + 1, batch_size=batch_size, augment=False,
+                             round_images_per_worker=images_per_task)
+    steps = steps_per_epoch(images, batch_size, WORKERS)
+    global_batch = batch_size * WORKERS
+
+    spark = get_spark("bench-distributed", master=MASTER, conf=SPARK_CONF)
+    sc = spark.sparkContext
+    job = DataParallelJob(spec, train_url, classes, WORKERS, images_per_task, batch_size,
+                          augment=False, seed=0)
+    spark_model = make_spark_model(spec.build(), job, make_optimizer(settings, steps),
+                                   make_loss(0.0))
+    single = spec.build()
+    single.compile(optimizer=make_optimizer(settings, steps), loss=make_loss(0.0),
+                   metrics=["accuracy"])
+
+    load_before = os.getloadavg()
+    start = time.monotonic()
+    warm = train_epoch(sc, spark_model, job, _first_images(groups, WORKERS * images_per_task), 0)
+    warm_distributed = time.monotonic() - start
+    start = time.monotonic()
+    warm_n = 2 * images_per_task
+    single.fit(x[:warm_n], y[:warm_n], batch_size=global_batch, epochs=1, verbose=0)
+    warm_single = time.monotonic() - start
+    print(f"distributed_training: warm-up {warm_distributed:.1f}s distributed "
+          f"({warm.rounds} round), {warm_single:.1f}s single", flush=True)
+
+    dist, base, epochs = [], [], []
+    try:
+        for rep in range(repetitions):
+            for side in ("single", "distributed") if rep % 2 == 0 else ("distributed", "single"):
+                if side == "single":
+                    t0 = time.perf_counter()
+                    single.fit(x, y, batch_size=global_batch, epochs=1, shuffle=True, verbose=0)
+                    base.append(images / (time.perf_counter() - t0))
+                    figure = base[-1]
+                else:
+                    stats = train_epoch(sc, spark_model, job, groups, rep + 1)
+                    epochs.append(stats)
+                    dist.append(stats.images / stats.seconds)
+                    figure = dist[-1]
+                print(f"distributed_training rep {rep}: {side} {figure:.1f} images/s", flush=True)
+    finally:
+        spark.stop()
+    load_after = os.getloadavg()
+
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 3)
+
+    overhead = [e.overhead_seconds / e.rounds for e in epochs]
+    compute = [e.images / max(sum(e.round_seconds) - e.overhead_seconds, 1e-9) for e in epochs]
+    decode_round = images_per_task * decode_per_image
+    no_decode = [e.images / (e.seconds - e.rounds * decode_round) for e in epochs]
+    return {
+        "distributed": dist,
+        "single": base,
+        "inputs": {
+            **describe(tree),
+            "image_size": IMAGE_SIZE,
+            "model": "ModelSpec('mobilenet_v2', 64, 10, alpha=0.35)",
+            "optimizer": "TrainSettings defaults: SGD momentum 0.9, cosine schedule",
+            "train_images": images,
+            "master": MASTER,
+            "workers": WORKERS,
+            "batch_size_per_worker": batch_size,
+            "single_batch_size": global_batch,
+            "images_per_task": images_per_task,
+            "rounds_per_epoch": epochs[0].rounds,
+            "baseline": "model.fit in the driver process over the same images, decoded to "
+            "numpy beforehand (untimed); TensorFlow default thread pools on the same 2 cores",
+            "distributed_includes": "Parquet read + JPEG decode inside the tasks, broadcast, "
+            "delta return and averaging, Spark scheduling",
+            "warmup": f"untimed: one distributed round of the same shape ({warm_distributed:.1f}"
+            f" s, Python worker start, TensorFlow import, model build and trace) and one "
+            f"single-process fit of {warm_n} images ({warm_single:.1f} s, trace)",
+            "per_round_overhead_seconds": [round(v, 3) for v in overhead],
+            "per_round_overhead_seconds_median": med(overhead),
+            "round_seconds": [[round(s, 2) for s in e.round_seconds] for e in epochs],
+            "epoch_seconds": [round(e.seconds, 2) for e in epochs],
+            "slowest_task_fit_images_per_s": [round(v, 1) for v in compute],
+            "ratio_slowest_task_fit_vs_single": med([c / b for c, b in zip(compute, base,
+                                                                           strict=True)]),
+            "decode_seconds_per_image": round(decode_per_image, 6),
+            "distributed_images_per_s_without_decode_estimate": [round(v, 1) for v in no_decode],
+            "ratio_without_decode_estimate": med([n / b for n, b in zip(no_decode, base,
+                                                                        strict=True)]),
+            "loadavg_1_5_15_before_after": [[round(v, 2) for v in load_before],
+                                            [round(v, 2) for v in load_after]],
+        },
+    }
+
+
+def _memory_child(dataset: str, images_per_task: int, batch_size: int) -> dict[str, Any]:
+    result = WORK_DIR / "training-child.result.json"
+    cmd = [sys.executable, str(BENCH_DIR / "training_child.py"), "--dataset", dataset,
+           "--images-per-task", str(images_per_task), "--batch-size", str(batch_size),
+           "--master", MASTER, "--result", str(result)]
+    subprocess.run(cmd, check=True, cwd=BENCH_DIR.parent)
+    out = json.loads(result.read_text())
+    result.unlink()
+    return out
+
+
+def memory(base: int, factor: int, round_images: int, batch_size: int, repetitions: int,
+           val: int) -> dict[str, Any]:
+    if base % (WORKERS * round_images):
+        raise ValueError("memory_base must be a multiple of workers × memory_round")
+    sizes = {"D": base, f"{factor}D": base * factor}
+    datasets = {key: small_dataset(n, val, seed=2) for key, n in sizes.items()}
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key in sizes}
+    keys = list(sizes)
+    for rep in range(repetitions):
+        for key in keys if rep % 2 == 0 else reversed(keys):
+            runs[key].append(_memory_child(datasets[key][1], round_images, batch_size))
+            child = runs[key][-1]
+            print(f"distributed_training memory rep {rep}: {key} ({sizes[key]} images, "
+                  f"{child['rounds']} rounds) peak {child['peak_hwm_mib']:.0f} MiB", flush=True)
+    big, small = keys[1], keys[0]
+    return {
+        "big": [r["peak_hwm_mib"] for r in runs[big]],
+        "small": [r["peak_hwm_mib"] for r in runs[small]],
+        "inputs": {
+            "images": sizes,
+            "source": describe(datasets[small][0])["source"],
+            "image_size": IMAGE_SIZE,
+            "model": "ModelSpec('mobilenet_v2', 64, 10, alpha=0.35)",
+            "master": MASTER,
+            "images_per_task": round_images,
+            "batch_size_per_worker": batch_size,
+            "rounds": {k: runs[k][0]["rounds"] for k in keys},
+            "measure": "max VmHWM (kernel peak RSS) over the PySpark daemon and its forked "
+            "Python workers, polled every 50 ms during one epoch of train_epoch, one fresh "
+            "process and SparkSession per run",
+            "peak_rss_polled_mib": {k: [round(r["peak_rss_mib"], 1) for r in runs[k]]
+                                    for k in keys},
+            "peak_hwm_mib": {k: [round(r["peak_hwm_mib"], 1) for r in runs[k]] for k in keys},
+            "per_process_hwm_mib": {k: [r["per_process_hwm_mib"] for r in runs[k]]
+                                    for k in keys},
+            "epoch_seconds": {k: [round(r["seconds"], 1) for r in runs[k]] for k in keys},
+            "share_pixels_mib": round(round_images * IMAGE_SIZE * IMAGE_SIZE * 3 / 2**20, 1),
+        },
+    }
+
+
+def run(train: int = 6144, val: int = 200, repetitions: int = 3, batch_size: int = 32,
+        images_per_task: int = 1024, memory_base: int = 1000, memory_factor: int = 4,
+        memory_round: int = 250, memory_repetitions: int = 3) -> list[dict[str, Any]]:
+    """Measure both figures; returns ``[distributed_vs_single, memory_growth]``."""
+    speed = throughput(train, val, repetitions, batch_size, images_per_task)
+    mem = memory(memory_base, memory_factor, memory_round, batch_size, memory_repetitions, val)
+    return [
+        make_result("distributed_vs_single", speed["distributed"], speed["single"], target=0.8,
+                    better="higher", unit="images/s", inputs=speed["inputs"]),
+        make_result("memory_growth", mem["big"], mem["small"], target=1.1, better="lower",
+                    unit="MiB", inputs=mem["inputs"]),
+    ]
+
+
+QUICK = {"train": 1024, "val": 50, "repetitions": 1, "images_per_task": 256,
+         "memory_base": 256, "memory_round": 64, "memory_repetitions": 1}
+
+if __name__ == "__main__":
+    os.chdir(Path(__file__).resolve().parent.parent)
+    bench_main(run, QUICK)
