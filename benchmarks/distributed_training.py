@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH_DIR, WORK_DIR, bench_main, make_result
+from cpu_usage import available_cores, cpu_seconds
 from imagenet_like import describe, ensure_dataset, make_tree
 
 IMAGE_SIZE = 64
@@ -138,22 +139,34 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
           f"({warm.rounds} round), {warm_single:.1f}s single", flush=True)
 
     dist, base, epochs = [], [], []
+    cpu: dict[str, list[float]] = {"single": [], "distributed": []}  # images per CPU-second
+    busy: dict[str, list[float]] = {"single": [], "distributed": []}  # CPU-s per wall-s
+    probe = []
     try:
         for rep in range(repetitions):
+            probe.append(available_cores())
             for side in ("single", "distributed") if rep % 2 == 0 else ("distributed", "single"):
+                cpu0, t0 = cpu_seconds(), time.perf_counter()
                 if side == "single":
-                    t0 = time.perf_counter()
                     single.fit(x, y, batch_size=global_batch, epochs=1, shuffle=True, verbose=0)
-                    base.append(images / (time.perf_counter() - t0))
+                    wall = time.perf_counter() - t0
+                    base.append(images / wall)
                     figure = base[-1]
                 else:
                     stats = train_epoch(sc, spark_model, job, groups, rep + 1)
+                    wall = time.perf_counter() - t0
                     epochs.append(stats)
                     dist.append(stats.images / stats.seconds)
                     figure = dist[-1]
-                print(f"distributed_training rep {rep}: {side} {figure:.1f} images/s", flush=True)
+                used = cpu_seconds() - cpu0
+                cpu[side].append(images / used)
+                busy[side].append(used / wall)
+                print(f"distributed_training rep {rep}: {side} {figure:.1f} images/s, "
+                      f"{cpu[side][-1]:.1f} images/CPU-s, {busy[side][-1]:.2f} cores busy",
+                      flush=True)
     finally:
         spark.stop()
+    probe.append(available_cores())
     load_after = os.getloadavg()
 
     def med(values: list[float]) -> float:
@@ -192,6 +205,15 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
             "slowest_task_fit_images_per_s": [round(v, 1) for v in compute],
             "ratio_slowest_task_fit_vs_single": med([c / b for c, b in zip(compute, base,
                                                                            strict=True)]),
+            "images_per_cpu_second": {k: [round(v, 1) for v in vals] for k, vals in cpu.items()},
+            "ratio_per_cpu_second": med([d / b for d, b in zip(cpu["distributed"],
+                                                               cpu["single"], strict=True)]),
+            "cores_busy": {k: [round(v, 2) for v in vals] for k, vals in busy.items()},
+            "cores_available_probe": probe,
+            "probe": "CPU-s per wall-s that 2 busy-looping processes got together, before each "
+            "repetition and at the end (2.0 = both cores free; other tenants lower it)",
+            "cpu_accounting": "user+system CPU of the driver process and all its descendants "
+            "(JVM, PySpark daemon, Python workers) over each timed epoch (psutil)",
             "decode_seconds_per_image": round(decode_per_image, 6),
             "distributed_images_per_s_without_decode_estimate": [round(v, 1) for v in no_decode],
             "ratio_without_decode_estimate": med([n / b for n, b in zip(no_decode, base,
@@ -255,8 +277,8 @@ def memory(base: int, factor: int, round_images: int, batch_size: int, repetitio
 
 
 def run(train: int = 6144, val: int = 200, repetitions: int = 3, batch_size: int = 32,
-        images_per_task: int = 1024, memory_base: int = 1000, memory_factor: int = 4,
-        memory_round: int = 250, memory_repetitions: int = 3) -> list[dict[str, Any]]:
+        images_per_task: int = 1024, memory_base: int = 512, memory_factor: int = 4,
+        memory_round: int = 128, memory_repetitions: int = 3) -> list[dict[str, Any]]:
     """Measure both figures; returns ``[distributed_vs_single, memory_growth]``."""
     speed = throughput(train, val, repetitions, batch_size, images_per_task)
     mem = memory(memory_base, memory_factor, memory_round, batch_size, memory_repetitions, val)

@@ -16,6 +16,7 @@ the settings' level 1, and writes ``{"seconds", "cells", "rows", ...}`` to ``OUT
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -107,10 +108,13 @@ def warm_workers(spark, spec, slots: int) -> dict[str, Any]:  # noqa: ANN001
 
 
 def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
+    from cpu_usage import cpu_seconds
+
     from pipeline.config import to_dict
     from pipeline.experiment.cell_run import CellContext
     from pipeline.experiment.dense_stage import model_spec
     from pipeline.experiment.grid import run_wave
+    from pipeline.experiment.job import cell_batch_size
     from pipeline.experiment.mask_stage import policy_for
     from pipeline.experiment.preflight import preflight
     from pipeline.experiment.run_dir import RunDirectory
@@ -123,13 +127,20 @@ def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
         raise RuntimeError(f"{run.url}: the dense stage is not done; run 'prepare' first")
     run.store.delete("grid")
     spec = model_spec(run, facts)
-    ctx = CellContext(  # as pipeline.experiment.job.run_prune_job builds it
+    # As pipeline.experiment.job.run_prune_job builds it, except that the cells' batch comes
+    # from the workers the dense stage actually had (recorded in its marker), not from this
+    # session's slots: the 1-slot and 2-slot waves must train the same cells.
+    dense_workers = int(run.stage_info("dense").get("workers", 2))
+    values = dict(
         run_url=run.url, train_url=facts.train_url, val_url=facts.val_url,
         spec=spec.with_masks(), num_classes=facts.num_classes, train_images=facts.train_rows,
-        train=settings.train, policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
+        train=settings.train, batch_size=cell_batch_size(settings, dense_workers),
+        policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
         reader_workers=settings.grid.reader_workers, eval_batch_size=settings.eval.batch_size,
         settings=to_dict(settings),
     )
+    fields = {f.name for f in dataclasses.fields(CellContext)}
+    ctx = CellContext(**{k: v for k, v in values.items() if k in fields})
     cells = level_one_cells(settings)
     started = time.monotonic()
     spark = spark_for(settings, master)
@@ -138,9 +149,10 @@ def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
         slots = default_parallelism(spark)
         warm = warm_workers(spark, ctx.spec, slots)
         progress = Progress("grid cell", len(cells), logging.getLogger("bench.grid"))
-        start = time.monotonic()
+        cpu, start = cpu_seconds(), time.monotonic()
         rows = run_wave(spark, run, ctx, cells, progress)
         seconds = time.monotonic() - start
+        cpu = cpu_seconds() - cpu
     finally:
         spark.stop()
     failed = {c.name: (r.get("error") or "")[-400:] for c, r in rows.items()
@@ -151,8 +163,10 @@ def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
         "master": master,
         "slots": slots,
         "seconds": seconds,
+        "cores_busy": cpu / seconds,
         "cells": [c.name for c in cells],
         "cell_train_seconds": {c.name: rows[c]["train_seconds"] for c in cells},
+        "cell_batch_size": getattr(ctx, "batch_size", None),
         "session_startup_seconds": startup,
         **warm,
     }

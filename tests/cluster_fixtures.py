@@ -152,6 +152,12 @@ def spark_submit(cluster: StandaloneCluster, script: str | Path, args: Sequence[
     return subprocess.CompletedProcess(command, popen.returncode, stdout, stderr)
 
 
+def job_log(proc: subprocess.CompletedProcess) -> str:
+    """Everything the job printed: spark-submit forwards the Python driver's stderr (where
+    the job logs) to its own stdout, and Spark's JVM logs to stderr."""
+    return proc.stdout + "\n" + proc.stderr
+
+
 def describe(proc: subprocess.CompletedProcess, cluster: StandaloneCluster | None = None) -> str:
     """A failure message: the exit status, the tail of the job's output and of the cluster."""
     out = [f"exit status {proc.returncode}: {' '.join(proc.args[-6:])}",

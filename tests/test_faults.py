@@ -20,6 +20,7 @@ from cluster_fixtures import (  # noqa: F401 - fixtures are used by name
     cell_results,
     describe,
     expected_cells,
+    job_log,
     poll_until,
     prune_args,
     prune_run_dir,
@@ -125,8 +126,8 @@ def test_killed_driver_resumes_without_retraining(standalone_cluster, resumed_ru
         row = json.loads(seen["path"].read_text())
         assert seen["path"].stat().st_mtime_ns == seen["mtime_ns"], f"{cell} was rewritten"
         assert row["train_seconds"] == seen["train_seconds"], f"{cell} was retrained"
-    stderr = resumed_run["rerun"].stderr
-    assert "dense: finished earlier, skipped" in stderr, describe(resumed_run["rerun"])
+    log = job_log(resumed_run["rerun"])
+    assert "dense: finished earlier, skipped" in log, describe(resumed_run["rerun"])
     assert_complete_run(resumed_run["run_dir"], cells)
 
 
@@ -146,7 +147,7 @@ def test_corrupt_dense_checkpoint_is_recomputed(standalone_cluster, resumed_run,
     proc = spark_submit(standalone_cluster, "prune_imagenet.py", prune_args(data, output),
                         cwd=scratch_cwd(tmp_path))
     assert_ok(proc, standalone_cluster)
-    reported = [line for line in proc.stderr.splitlines()
+    reported = [line for line in job_log(proc).splitlines()
                 if "corrupt" in line and "epoch-001.npz" in line]
     assert reported, f"no log line names the corrupt checkpoint\n{describe(proc)}"
     recomputed = load_checkpoint(dense, "epoch-001")  # verifies the new file's SHA-256
@@ -187,7 +188,8 @@ def test_killed_ingest_is_redone_without_duplicates(standalone_cluster, fault_da
     proc = spark_submit(standalone_cluster, "ingest_imagenet.py", args, cwd=cwd)
     assert_ok(proc, standalone_cluster)
     assert not list(output.parent.glob(".tmp-*")), sorted(output.parent.iterdir())
-    assert any("left behind" in line and stale[0] in line for line in proc.stderr.splitlines())
+    removed = [line for line in job_log(proc).splitlines() if "left behind" in line]
+    assert len(removed) == len(stale) and stale[0] in removed[0], describe(proc)
     info = json.loads((output / "dataset.json").read_text())
     assert info["rows"] == {"train": TRAIN_ROWS, "val": VAL_ROWS}
     for split, expected in (("train", TRAIN_ROWS), ("val", VAL_ROWS)):
