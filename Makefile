@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
+CLUSTER_DIR ?= .cluster
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test test-fast test-cluster lint demo bench cluster-up cluster-down cluster-status clean
 
 setup: $(STAMP)
 
@@ -21,6 +22,13 @@ $(STAMP): pyproject.toml
 test: setup
 	$(PY) -m pytest
 
+# Everything but the loopback-cluster and fault tests (minutes instead of a quarter hour).
+test-fast: setup
+	$(PY) -m pytest -m 'not cluster'
+
+test-cluster: setup
+	$(PY) -m pytest -m cluster
+
 lint: setup
 	$(VENV)/bin/ruff check pipeline jobs tests benchmarks
 
@@ -29,6 +37,15 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/run_all.py
+
+cluster-up: setup
+	$(PY) jobs/cluster.py up --state-dir $(CLUSTER_DIR)
+
+cluster-status: setup
+	$(PY) jobs/cluster.py status --state-dir $(CLUSTER_DIR)
+
+cluster-down: setup
+	$(PY) jobs/cluster.py down --state-dir $(CLUSTER_DIR)
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -19,8 +19,11 @@ project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and 
   (Python workers start, import TensorFlow, build, compile and trace the model) and one fit
   of ``2 × images_per_task`` images (tracing). Every repetition times one epoch of each side,
   in alternating order. ``inputs`` reports the per-round overhead (round wall time minus the
-  slowest task's ``model.fit``: ``EpochStats.overhead_seconds / rounds``), the throughput of
-  the slowest tasks' ``model.fit`` alone, and an estimate without decoding (epoch seconds
+  slowest task's training pass, ``RoundResult.compute_seconds``:
+  ``EpochStats.overhead_seconds / rounds``), the throughput of the slowest tasks' training
+  passes alone, images per CPU-second of both sides (``cpu_usage.cpu_seconds``: the driver
+  and all its descendants) with the cores each side kept busy, a probe of the cores free on
+  the machine (``cpu_usage.available_cores``), and an estimate without decoding (epoch seconds
   minus, per round, ``images_per_task`` × the per-image decode time of ``read_share`` measured
   in this process).
 * ``memory_growth``: peak resident set of the executors' Python workers (the largest

@@ -9,8 +9,10 @@ added with ``addPyFile`` so executor tasks can import it.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -33,7 +35,11 @@ def is_local_master(master: str | None) -> bool:
 
 def package_zip(dest_dir: str | None = None) -> str:
     """Zip the ``pipeline`` package (sources only) and return the zip's path."""
-    dest = Path(dest_dir or tempfile.mkdtemp(prefix="lottery-spark-"))
+    if dest_dir is None:
+        dest = Path(tempfile.mkdtemp(prefix="lottery-spark-"))
+        atexit.register(shutil.rmtree, dest, True)
+    else:
+        dest = Path(dest_dir)
     dest.mkdir(parents=True, exist_ok=True)
     out = dest / "pipeline.zip"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -42,7 +48,15 @@ def package_zip(dest_dir: str | None = None) -> str:
     return str(out)
 
 
-def _requested_master(master: str | None) -> str | None:
+def _requested_master(master: str | None, running_under_submit: bool) -> str | None:
+    """The master this session will use. Under spark-submit the submitted one wins, so a
+    job-level default such as ``local[*]`` never turns a cluster driver into a local one."""
+    if running_under_submit:
+        from pyspark import SparkConf
+
+        submitted = SparkConf().get("spark.master", None) or _submit_conf("spark.master")
+        if submitted:
+            return submitted
     if master:
         return master
     return os.environ.get("MASTER") or _submit_conf("spark.master")
@@ -50,9 +64,12 @@ def _requested_master(master: str | None) -> str | None:
 
 def _submit_conf(key: str) -> str | None:
     """A setting passed by spark-submit (it reaches the driver as a JVM system property)."""
-    for arg in os.environ.get("PYSPARK_SUBMIT_ARGS", "").split():
+    args = os.environ.get("PYSPARK_SUBMIT_ARGS", "").split()
+    for i, arg in enumerate(args):
         if arg.startswith(f"{key}="):
             return arg.split("=", 1)[1]
+        if key == "spark.master" and arg == "--master" and i + 1 < len(args):
+            return args[i + 1]
     return None
 
 
@@ -77,8 +94,8 @@ def get_spark(
     ``--master``; the default is ``local[*]``. Settings in ``conf`` are defaults: a key that
     spark-submit was given keeps the submitted value.
     """
-    requested = _requested_master(master)
     running_under_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    requested = _requested_master(master, running_under_submit)
     if is_local_master(requested):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)

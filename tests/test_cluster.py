@@ -110,9 +110,11 @@ WHERE_IS_PIPELINE = """
                   "cwd": os.getcwd(), "path": sys.path[:4]}}]
 
 
-    spark = get_spark("where-is-pipeline")
+    # The prune job passes its run.master default; the submitted --master must win.
+    spark = get_spark("where-is-pipeline", master="local[*]")
     rows = spark.sparkContext.parallelize(range(4), 4).mapPartitions(where).collect()
     print("EXECUTORS " + json.dumps(rows))
+    print("MASTER " + spark.sparkContext.master)
     spark.stop()
 """
 
@@ -125,6 +127,7 @@ def test_executors_import_the_shipped_package(standalone_cluster, submit_cwd):  
     line = next(x for x in proc.stdout.splitlines() if x.startswith("EXECUTORS "))
     rows = json.loads(line.removeprefix("EXECUTORS "))
     assert len(rows) == 4
+    assert f"MASTER {standalone_cluster.master_url}" in proc.stdout.splitlines()
     workers = {str(standalone_cluster.worker_dir(i)) for i in range(2)}
     for row in rows:
         # pipeline/__init__.py inside the zip the driver shipped, in Spark's files directory,

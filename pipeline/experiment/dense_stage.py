@@ -58,9 +58,39 @@ def model_spec(run: RunDirectory, facts: DatasetFacts) -> ModelSpec:
 
 
 def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001
-    """Elephas workers: ``train.num_workers``, or one per task slot of the cluster."""
+    """Elephas workers: ``train.num_workers``, or one per task slot of the cluster.
+
+    Once dense training has begun, the count it began with is kept (the learning-rate
+    schedule and the global batch depend on it), even if the job resumes on a cluster of
+    another size.
+    """
     configured = run.settings.train.num_workers
-    return configured if configured > 0 else default_parallelism(spark)
+    if configured > 0:
+        return configured
+    recorded = recorded_workers(run)
+    if recorded:
+        available = default_parallelism(spark)
+        if recorded != available:
+            log.info("dense: keeping the %d workers this run started with (%d task slots now)",
+                     recorded, available)
+        return recorded
+    return default_parallelism(spark)
+
+
+def recorded_workers(run: RunDirectory) -> int | None:
+    """The Elephas worker count the dense stage ran with, if it has run at all."""
+    from pipeline.train.checkpoints import checkpoint_meta
+
+    info = run.stage_info("dense")
+    if info.get("workers"):
+        return int(info["workers"])
+    store = run.store.child("dense")
+    if has_checkpoint(store, weights_name(1)):
+        try:
+            return int(checkpoint_meta(store, weights_name(1)).get("workers") or 0) or None
+        except (OSError, ValueError):
+            return None
+    return None
 
 
 def eval_shards(spark, run: RunDirectory) -> int:  # noqa: ANN001
@@ -153,7 +183,8 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
             result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
                                           shards=eval_shards(spark, run),
                                           batch_size=s.eval.batch_size)
-            meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step}
+            meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step,
+                    "workers": n_workers}
             save_checkpoint(store, spark_model.optimizer_state, optimizer_name(epoch),
                             meta={"epoch": epoch})
             save_checkpoint(store, model.get_weights(), weights_name(epoch), meta=meta)
