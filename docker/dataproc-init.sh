@@ -37,6 +37,8 @@ readonly PINS=(
   matplotlib==3.11.2
   scikit-learn==1.9.1
   pyyaml==6.0.3
+  s3fs==2026.9.0
+  gcsfs==2026.10.1
 )
 
 metadata() {

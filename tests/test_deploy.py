@@ -45,7 +45,8 @@ FORBIDDEN_PIP_OPTIONS = {"-r", "--requirement", "-c", "--constraint", "-e", "--e
 
 def project_requirements() -> dict[str, Requirement]:
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    reqs = [Requirement(text) for text in data["project"]["dependencies"]]
+    texts = data["project"]["dependencies"] + data["project"]["optional-dependencies"]["cloud"]
+    reqs = [Requirement(text) for text in texts]
     return {canonicalize_name(req.name): req for req in reqs}
 
 

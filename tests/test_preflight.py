@@ -78,3 +78,35 @@ def test_job_cli_reports_one_clear_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err == ["prune_imagenet: error: train.epochs: expected an integer, got 'oops'"]
+
+
+# petastorm opens gs:// and s3:// through fsspec; without gcsfs/s3fs the grid tasks would
+# fail deep inside petastorm, so the job says so before any training.
+OBJECT_STORE_CHECK = """
+import sys
+sys.modules[{package!r}] = None  # as if the package were not installed
+from pipeline.data.readers import DatasetError, check_reader_filesystem
+try:
+    check_reader_filesystem({url!r})
+except DatasetError as exc:
+    print("ERROR", exc)
+else:
+    print("OK")
+"""
+
+
+@pytest.mark.parametrize("url,package", [("gs://bucket/imagenet", "gcsfs"),
+                                         ("s3://bucket/imagenet", "s3fs")])
+def test_object_store_dataset_needs_its_fsspec_package(url, package):
+    import subprocess
+    import sys
+
+    from pipeline.data.readers import check_reader_filesystem
+
+    check_reader_filesystem(url)  # installed by the cloud extra: no error
+    proc = subprocess.run([sys.executable, "-c", OBJECT_STORE_CHECK.format(package=package,
+                                                                         url=url)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ERROR "), proc.stdout
+    assert package in proc.stdout and "lottery-spark[cloud]" in proc.stdout

@@ -51,8 +51,31 @@ def dataset_info(url: str) -> dict[str, Any]:
         raise DatasetError(f"{normalize_url(url)} has no dataset.json") from exc
 
 
+# petastorm reads object stores through fsspec, which needs these packages for the schemes.
+FSSPEC_PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs"}
+
+
+def check_reader_filesystem(url: str) -> None:
+    """Raise DatasetError when petastorm could not open ``url``'s scheme on this machine
+    (``gs://`` and ``s3://`` need the ``cloud`` extra: gcsfs and s3fs)."""
+    scheme = normalize_url(url).split("://", 1)[0]
+    package = FSSPEC_PACKAGES.get(scheme)
+    if package is None:
+        return
+    import fsspec
+
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except (ImportError, ValueError) as exc:
+        raise DatasetError(
+            f"reading {scheme}:// datasets needs {package}, which is not installed: "
+            f"pip install 'lottery-spark[cloud]' on the driver and every executor ({exc})"
+        ) from None
+
+
 def validate_dataset(url: str) -> dict[str, Any]:
     """Raise DatasetError unless ``url`` is a complete ingest output; returns its info."""
+    check_reader_filesystem(url)
     store = ArtifactStore(url)
     if not store.exists():
         raise DatasetError(f"dataset {store.root} does not exist")
