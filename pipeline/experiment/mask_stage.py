@@ -61,4 +61,11 @@ def make_level_masks(
     log.info("masks: level %d, rewind %d: %.2f%% of masked kernels kept (%s)", level,
              rewind_epoch, 100 * kept, f"from the level {level - 1} ticket" if iterative
              else "from the dense weights")
+    emptied = sorted(layer for layer, mask in masks.items() if not mask.any())
+    if emptied:
+        # A layer with no weights left cuts the network: every cell of this level is then
+        # a broken model, not a ticket. Global pruning can do this to small depthwise layers.
+        log.warning("masks: level %d, rewind %d: %d layer(s) pruned to zero weights (%s); "
+                    "consider prune.strategy=layerwise", level, rewind_epoch, len(emptied),
+                    ", ".join(emptied[:5]) + (" ..." if len(emptied) > 5 else ""))
     return name
