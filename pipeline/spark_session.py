@@ -54,7 +54,7 @@ def _requested_master(master: str | None, running_under_submit: bool) -> str | N
     if running_under_submit:
         from pyspark import SparkConf
 
-        submitted = SparkConf().get("spark.master", None) or _submit_conf("spark.master")
+        submitted = _submit_conf("spark.master") or SparkConf().get("spark.master", None)
         if submitted:
             return submitted
     if master:
