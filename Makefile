@@ -35,8 +35,9 @@ lint: setup
 demo: setup
 	bash jobs/demo.sh $(DEMO_DIR)
 
+# make bench ARGS='--only reader_vs_decode' reruns a subset and keeps the other results.
 bench: setup
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/run_all.py $(ARGS)
 
 cluster-up: setup
 	$(PY) jobs/cluster.py up --state-dir $(CLUSTER_DIR)

@@ -159,9 +159,33 @@ def markdown_table(results: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def merged_with_earlier(out_dir: Path, records: list[dict[str, Any]],
+                        results: list[dict[str, Any]]) -> tuple[list, list]:
+    """Records and results of a partial run, plus those of the modules it did not run from
+    the earlier full run in ``out_dir``, in the order of :data:`BENCHMARKS`."""
+    path = out_dir / "results.json"
+    if not path.exists():
+        return records, results
+    earlier = json.loads(path.read_text())
+    ran = {r["module"] for r in records}
+    kept_records = [r for r in earlier.get("modules", []) if r["module"] not in ran]
+    kept_results = [r for r in earlier.get("results", []) if r.get("module") not in ran]
+    order = {b.module: i for i, b in enumerate(BENCHMARKS)}
+
+    def position(entry: dict[str, Any]) -> int:
+        return order.get(entry.get("module"), len(order))
+
+    return (sorted(kept_records + records, key=position),
+            sorted(kept_results + results, key=position))
+
+
 def run_all(benchmarks: Sequence[Benchmark], quick: bool, out_dir: Path,
-            python: str = sys.executable) -> int:
-    """Run the benchmarks, write the reports; returns the exit status."""
+            python: str = sys.executable, merge: bool = False) -> int:
+    """Run the benchmarks, write the reports; returns the exit status.
+
+    With ``merge`` (a subset of a full run, ``--only``), the other modules' entries of the
+    earlier run in ``out_dir`` are kept; every module record says when it ran.
+    """
     results: list[dict[str, Any]] = []
     records: list[dict[str, Any]] = []
     for bench in benchmarks:
@@ -174,14 +198,20 @@ def run_all(benchmarks: Sequence[Benchmark], quick: bool, out_dir: Path,
             continue
         print(f"== {bench.module}", flush=True)
         entries, record = run_module(bench, quick, python)
+        record["date"] = machine_info()["date"]
         results += entries
         records.append(record)
         print(f"== {bench.module}: {record['status']} in {record['seconds']} s", flush=True)
+    ran = [r for r in records if r["status"] in ("ok", "error")]
+    status = 0 if any(r["status"] == "ok" for r in ran) else 1
     out_dir.mkdir(parents=True, exist_ok=True)
+    if merge and not quick:
+        records, results = merged_with_earlier(out_dir, records, results)
     report = {"machine": machine_info(), "modules": records, "results": results}
     (out_dir / "results.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown_table(results)
-    timing = "\n".join(f"- {r['module']}: {r['status']}, {r['seconds']} s" for r in records)
+    timing = "\n".join(f"- {r['module']}: {r['status']}, {r['seconds']} s"
+                       + (f" ({r['date']})" if r.get("date") else "") for r in records)
     machine = report["machine"]
     (out_dir / "results.md").write_text(
         f"# Benchmark results\n\n{machine['cpu']}, {machine['cores']} cores, "
@@ -190,13 +220,14 @@ def run_all(benchmarks: Sequence[Benchmark], quick: bool, out_dir: Path,
         f"{' (quick run)' if quick else ''}\n\n{table}\n{timing}\n"
     )
     print(table + timing, flush=True)
-    ran = [r for r in records if r["status"] in ("ok", "error")]
-    return 0 if any(r["status"] == "ok" for r in ran) else 1
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the benchmarks; see benchmarks/run_all.py.")
-    parser.add_argument("--only", metavar="NAME[,NAME]", help="result or module names to run")
+    parser.add_argument("--only", metavar="NAME[,NAME]",
+                        help="result or module names to run; the others' earlier results "
+                             "in --out are kept")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="where results.* go")
     args = parser.parse_args(argv)
@@ -204,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chosen = select(BENCHMARKS, args.only)
     except ValueError as exc:
         parser.error(str(exc))
-    return run_all(chosen, args.quick, args.out)
+    return run_all(chosen, args.quick, args.out, merge=args.only is not None)
 
 
 if __name__ == "__main__":

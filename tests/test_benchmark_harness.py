@@ -165,3 +165,22 @@ def test_bench_main_writes_json(tmp_path, monkeypatch):
     assert json.loads(out.read_text())[0]["inputs"]["size"] == 5
     common.bench_main(run, {"size": 1}, ["--json", str(out), "--quick"])
     assert json.loads(out.read_text())[0]["inputs"]["size"] == 1
+
+
+def test_partial_run_keeps_the_other_modules_results(tmp_path):
+    good = run_all.Benchmark(_module(tmp_path, "good", GOOD_MODULE), ("fake_fast",))
+    failing = run_all.Benchmark(_module(tmp_path, "failing", FAILING_MODULE), ("fake_a",))
+    out = tmp_path / "out"
+    assert run_all.run_all([good, failing], quick=False, out_dir=out) == 0
+    first = json.loads((out / "results.json").read_text())
+    # Rerun only the failing module: the good module's result and record survive.
+    assert run_all.run_all([failing], quick=False, out_dir=out, merge=True) == 1
+    report = json.loads((out / "results.json").read_text())
+    assert {r["name"] for r in report["results"]} == {"fake_fast", "fake_a"}
+    kept = next(m for m in report["modules"] if m["module"] == "good")
+    assert kept == next(m for m in first["modules"] if m["module"] == "good")
+    assert "| fake_fast |" in (out / "results.md").read_text()
+    # Without merge the file holds only what ran.
+    run_all.run_all([failing], quick=False, out_dir=out)
+    assert {r["name"] for r in json.loads((out / "results.json").read_text())["results"]} == {
+        "fake_a"}

@@ -73,9 +73,9 @@ def test_tf_dataset_batches_and_closes_readers(sample_dataset):
     for _ in range(2):  # every iteration (epoch) opens and closes its own reader
         total, labels = 0, []
         for images, batch_labels in dataset:
-            assert images.dtype == tf.float32 and batch_labels.dtype == tf.int32
+            assert images.dtype == tf.uint8 and batch_labels.dtype == tf.int32
             assert tuple(images.shape[1:]) == (32, 32, 3)
-            assert float(tf.reduce_max(images)) <= 255.0
+            assert int(tf.reduce_max(images)) > 0  # real pixels, not blanks
             total += int(images.shape[0])
             labels.extend(batch_labels.numpy().tolist())
         assert total == 300 and sorted(np.bincount(labels)) == [30] * 10
@@ -99,3 +99,23 @@ def test_tf_dataset_shards_split_the_rows(sample_dataset):
         dataset = make_tf_dataset(url, 32, shuffle=False, cur_shard=shard, shard_count=2)
         counts.append(sum(int(b[1].shape[0]) for b in dataset))
     assert sum(counts) == 100 and min(counts) > 0
+
+
+def test_shuffled_batches_keep_every_row_once_and_mix():
+    from pipeline.data.readers import _shuffled_batches
+
+    rows = [(np.full((2, 2, 3), i % 256, np.uint8), np.int32(i)) for i in range(1000)]
+
+    def run(seed, drop=False):
+        batches = list(_shuffled_batches(iter(rows), 64, 256, np.random.default_rng(seed), drop))
+        return [b[1].tolist() for b in batches], batches
+
+    labels, batches = run(3)
+    flat = [v for batch in labels for v in batch]
+    assert sorted(flat) == list(range(1000))
+    assert [len(b) for b in labels] == [64] * 15 + [40]
+    assert all((b[0][:, 0, 0, 0] == b[1] % 256).all() for b in batches)  # rows stay whole
+    assert flat != list(range(1000)) and run(3)[0] == labels and run(4)[0] != labels
+    # A 256-row window: the first batch draws from the first 256 rows only, but not in order.
+    assert max(labels[0]) < 256 and labels[0] != sorted(labels[0])
+    assert [len(b) for b in run(3, drop=True)[0]] == [64] * 15

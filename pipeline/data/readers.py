@@ -22,7 +22,6 @@ from pipeline.store import ArtifactStore, StoreError, join, normalize_url
 
 REQUIRED = ("dataset.json", "classes.txt", "train", "val")
 EMPTY_PASS_RETRIES = 3
-GENERATOR_CHUNK = 64  # rows handed to tf.data per Python call
 
 # petastorm 0.13 drives pyarrow's legacy dataset API from its reader threads; each row group
 # read would otherwise print pyarrow (and pandas) deprecation warnings.
@@ -188,12 +187,45 @@ def _rows(
         raise DatasetError(f"{url}: the reader returned no rows in {EMPTY_PASS_RETRIES} passes")
 
 
-def _batches(rows: Iterator[tuple[np.ndarray, np.int32]], size: int):  # noqa: ANN202
-    """Stack rows into arrays of up to ``size``: far less per-image Python in tf.data."""
+def _batches(
+    rows: Iterator[tuple[np.ndarray, np.int32]], size: int, drop_remainder: bool = False
+):  # noqa: ANN202
+    """Stack rows into arrays of ``size`` (the last one may be short)."""
     chunk = list(itertools.islice(rows, size))
-    while chunk:
-        yield np.stack([c[0] for c in chunk]), np.asarray([c[1] for c in chunk], np.int32)
+    while chunk and (len(chunk) == size or not drop_remainder):
+        yield _stack(chunk)
         chunk = list(itertools.islice(rows, size))
+
+
+def _shuffled_batches(
+    rows: Iterator[tuple[np.ndarray, np.int32]],
+    size: int,
+    buffer: int,
+    rng: np.random.Generator,
+    drop_remainder: bool = False,
+):  # noqa: ANN202
+    """Batches drawn at random from a ``buffer``-row window over ``rows``.
+
+    The same mixing as ``tf.data``'s ``shuffle(buffer).batch(size)``, done on Python
+    references: tf.data's per-element path costs more than decoding a small JPEG.
+    """
+    window: list[tuple[np.ndarray, np.int32]] = []
+    for row in rows:
+        window.append(row)
+        if len(window) >= max(buffer, size):
+            yield _stack([_take_random(window, rng) for _ in range(size)])
+    rng.shuffle(window)  # type: ignore[arg-type]
+    yield from _batches(iter(window), size, drop_remainder)
+
+
+def _take_random(window: list, rng: np.random.Generator):  # noqa: ANN202
+    index = int(rng.integers(len(window)))
+    window[index], window[-1] = window[-1], window[index]
+    return window.pop()
+
+
+def _stack(chunk: list[tuple[np.ndarray, np.int32]]) -> tuple[np.ndarray, np.ndarray]:
+    return np.stack([c[0] for c in chunk]), np.asarray([c[1] for c in chunk], np.int32)
 
 
 def make_tf_dataset(
@@ -208,7 +240,10 @@ def make_tf_dataset(
     shuffle_buffer: int = 1024,
     drop_remainder: bool = False,
 ) -> Any:
-    """A ``tf.data.Dataset`` of ``(float32 images 0..255 [b,N,N,3], int32 labels [b])``.
+    """A ``tf.data.Dataset`` of ``(uint8 images [b,N,N,3], int32 labels [b])``.
+
+    Images stay uint8: the models cast (and rescale) them in their first layers, on the
+    accelerator when there is one, so the host neither converts nor copies 4× the bytes.
 
     Each iteration of the dataset (each Keras epoch) opens its own petastorm reader inside a
     generator and stops it when the iteration ends or its iterator is discarded, so no reader
@@ -224,10 +259,13 @@ def make_tf_dataset(
     epoch = itertools.count()
 
     def generate() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        rows = _rows(
-            url, shuffle, seed + next(epoch), num_epochs, cur_shard, shard_count, workers_count
-        )
-        yield from _batches(rows, GENERATOR_CHUNK)
+        pass_seed = seed + next(epoch)
+        rows = _rows(url, shuffle, pass_seed, num_epochs, cur_shard, shard_count, workers_count)
+        if shuffle and shuffle_buffer > 1:
+            rng = np.random.default_rng(pass_seed)
+            yield from _shuffled_batches(rows, batch_size, shuffle_buffer, rng, drop_remainder)
+        else:
+            yield from _batches(rows, batch_size, drop_remainder)
 
     dataset = tf.data.Dataset.from_generator(
         generate,
@@ -235,12 +273,6 @@ def make_tf_dataset(
             tf.TensorSpec(shape=(None, *info), dtype=tf.uint8),
             tf.TensorSpec(shape=(None,), dtype=tf.int32),
         ),
-    ).unbatch()
-    if shuffle and shuffle_buffer > 1:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed)
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    dataset = dataset.map(
-        lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
 
