@@ -41,7 +41,7 @@ REQUIRED_KEYS = (
 )
 QUICK_ENV = "LOTTERY_BENCH_QUICK"
 BENCH_DIR = Path(__file__).resolve().parent
-WORK_DIR = BENCH_DIR / "work"  # git-ignored: generated inputs, datasets, scratch output
+WORK_DIR = BENCH_DIR / "scratch"  # git-ignored: generated inputs, datasets, scratch output
 
 
 def median_spread(values: Sequence[float]) -> tuple[float, float]:

@@ -1,7 +1,7 @@
 """Grid cells as Spark tasks: wall time of one wave on 1 executor slot ÷ on 2 slots.
 
 Run directory (prepared once, untimed, on ``local[2]``, and kept under
-``benchmarks/work/grid-runs`` until the settings change): ``conf/local.yaml`` with the data set
+``benchmarks/scratch/grid-runs`` until the settings change): ``conf/local.yaml`` with the data set
 of ``imagenet_like.make_tree`` at 80×80 ingested at 32×32, one dense epoch, one pruning level,
 rewind points ``rewind`` and controls ``controls``, so level 1 has K = ``len(rewind) ×
 (1 + len(controls))`` cells. ``grid_child.py prepare`` trains the dense stage and writes the

@@ -1,4 +1,4 @@
-"""ImageNet-sized JPEGs from scikit-learn's real digits, written once under ``benchmarks/work``.
+"""ImageNet-sized JPEGs from scikit-learn's real digits, written once under ``benchmarks/scratch``.
 
 Each image is one digit rendered at 500×375 (the typical ImageNet size) by
 ``pipeline.data.sample.render_digit`` with Gaussian pixel noise drawn per image from

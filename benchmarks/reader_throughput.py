@@ -1,7 +1,7 @@
 """Petastorm reader → ``tf.data`` batches against raw JPEG decoding, per core.
 
 Dataset: the ImageNet-sized tree of ``imagenet_like.py`` ingested once at image_size 160
-(kept under ``benchmarks/work``); the train split is read.
+(kept under ``benchmarks/scratch``); the train split is read.
 
 * ``reader_vs_decode``: images per CPU-second of ``pipeline.data.readers.make_tf_dataset`` (the
   path grid tasks train from: petastorm ``make_reader`` with a thread pool, shuffled row

@@ -245,12 +245,12 @@ class StandaloneCluster:
 
     def _start_worker(self, index: int) -> ClusterProcess:
         home = self.worker_dir(index)
-        (home / "work").mkdir(parents=True, exist_ok=True)
+        (home / "spark-work").mkdir(parents=True, exist_ok=True)
         (home / "local").mkdir(exist_ok=True)
         port = free_port()
         args = [
             WORKER_CLASS, "--host", HOST, "--port", str(port), "--cores", str(self.cores),
-            "--memory", self.memory, "--work-dir", str(home / "work"),
+            "--memory", self.memory, "--work-dir", str(home / "spark-work"),
             "--webui-port", str(free_port()),
         ]
         if index in self.worker_gpus:
@@ -318,7 +318,7 @@ class StandaloneCluster:
         parts = []
         for proc in self._processes():
             parts.append(f"--- {proc.log} ---\n{tail(proc.log, lines)}")
-        for stderr in sorted(self.base_dir.glob("worker-*/work/*/*/stderr")):
+        for stderr in sorted(self.base_dir.glob("worker-*/spark-work/*/*/stderr")):
             parts.append(f"--- {stderr} ---\n{tail(stderr, lines)}")
         return "\n".join(parts)
 
