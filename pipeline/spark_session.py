@@ -57,9 +57,7 @@ def _requested_master(master: str | None, running_under_submit: bool) -> str | N
         submitted = _submit_conf("spark.master") or SparkConf().get("spark.master", None)
         if submitted:
             return submitted
-    if master:
-        return master
-    return os.environ.get("MASTER") or _submit_conf("spark.master")
+    return master or os.environ.get("MASTER") or _submit_conf("spark.master")
 
 
 def _submit_conf(key: str) -> str | None:

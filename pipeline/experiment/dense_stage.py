@@ -20,6 +20,7 @@ from pipeline.models.spec import ModelSpec
 from pipeline.spark_session import default_parallelism
 from pipeline.train.checkpoints import (
     CorruptCheckpoint,
+    checkpoint_meta,
     discard_checkpoint,
     has_checkpoint,
     load_checkpoint,
@@ -79,8 +80,6 @@ def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001
 
 def recorded_workers(run: RunDirectory) -> int | None:
     """The Elephas worker count the dense stage ran with, if it has run at all."""
-    from pipeline.train.checkpoints import checkpoint_meta
-
     info = run.stage_info("dense")
     if info.get("workers"):
         return int(info["workers"])
@@ -140,8 +139,6 @@ def supersede_downstream(run: RunDirectory) -> None:
 
 
 def _history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
-    from pipeline.train.checkpoints import checkpoint_meta
-
     store = run.store.child("dense")
     return [checkpoint_meta(store, weights_name(e)) for e in range(1, upto + 1)]
 
