@@ -7,6 +7,7 @@ import numpy as np
 from ticket_helpers import digits
 
 from pipeline.models import create_model
+from pipeline.seeding import make_deterministic
 from pipeline.tickets import (
     PruningPolicy,
     apply_control,
@@ -32,6 +33,14 @@ def _accuracy(model: keras.Model, x, y) -> float:
 
 
 def test_lenet_ticket_at_20_percent_weights_matches_dense() -> None:
+    """Deterministic (op determinism, fixed order), so the numbers repeat on this machine.
+
+    The margins come from a measured spread: over model seeds 0-9, ticket - dense was
+    -0.35 ± 0.45 points (mean ± sd, min -1.0), dense 97.5-99.2%, reinit 97.7-98.2%. The
+    3-point allowance is 6 standard deviations below the mean, and the floors for dense
+    (90%) and reinit (50%) are far below every measured value.
+    """
+    make_deterministic(0)
     x, y = digits()
     order = np.random.default_rng(0).permutation(len(x))
     train, test = order[:1400], order[1400:]

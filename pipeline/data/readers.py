@@ -224,6 +224,14 @@ def _take_random(window: list, rng: np.random.Generator):  # noqa: ANN202
     return window.pop()
 
 
+def _flipped(batches: Iterator[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator):  # noqa: ANN202
+    """Mirror a random half of every batch's images left-right (training augmentation)."""
+    for x, y in batches:
+        mirror = rng.random(len(x)) < 0.5
+        x[mirror] = x[mirror, :, ::-1]
+        yield x, y
+
+
 def _stack(chunk: list[tuple[np.ndarray, np.int32]]) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([c[0] for c in chunk]), np.asarray([c[1] for c in chunk], np.int32)
 
@@ -239,6 +247,7 @@ def make_tf_dataset(
     workers_count: int = 4,
     shuffle_buffer: int = 1024,
     drop_remainder: bool = False,
+    flip: bool = False,
 ) -> Any:
     """A ``tf.data.Dataset`` of ``(uint8 images [b,N,N,3], int32 labels [b])``.
 
@@ -251,6 +260,9 @@ def make_tf_dataset(
     group too, and then a ``shuffle_buffer``-row buffer mixes across row groups; the seed
     advances with every iteration so epochs differ but runs repeat. ``cur_shard`` /
     ``shard_count`` select a disjoint share of row groups (one per data-parallel worker).
+    With ``flip``, half of the images (drawn from the pass's seed) are mirrored left-right.
+    Rows come in a fixed order for a seed only with ``workers_count=1``: more reader threads
+    return row groups in the order they finish.
     """
     import tensorflow as tf
 
@@ -263,9 +275,12 @@ def make_tf_dataset(
         rows = _rows(url, shuffle, pass_seed, num_epochs, cur_shard, shard_count, workers_count)
         if shuffle and shuffle_buffer > 1:
             rng = np.random.default_rng(pass_seed)
-            yield from _shuffled_batches(rows, batch_size, shuffle_buffer, rng, drop_remainder)
+            batches = _shuffled_batches(rows, batch_size, shuffle_buffer, rng, drop_remainder)
         else:
-            yield from _batches(rows, batch_size, drop_remainder)
+            batches = _batches(rows, batch_size, drop_remainder)
+        if flip:
+            batches = _flipped(batches, np.random.default_rng([pass_seed, 1]))
+        yield from batches
 
     dataset = tf.data.Dataset.from_generator(
         generate,

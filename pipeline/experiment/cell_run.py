@@ -46,6 +46,7 @@ class CellContext:
     reader_workers: int
     eval_batch_size: int
     settings: dict[str, Any]
+    deterministic: bool = False
 
     @property
     def store(self) -> ArtifactStore:
@@ -167,15 +168,15 @@ def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
 
     from pipeline.data.readers import make_tf_dataset
 
+    # One reader thread keeps the row order fixed for the seed (see make_tf_dataset).
     dataset = make_tf_dataset(ctx.train_url, ctx.batch_size, shuffle=True, seed=seed,
-                              workers_count=ctx.reader_workers)
-    size, classes, augment = ctx.spec.image_size, ctx.num_classes, ctx.train.augment
+                              workers_count=1 if ctx.deterministic else ctx.reader_workers,
+                              flip=ctx.train.augment)
+    size, classes = ctx.spec.image_size, ctx.num_classes
 
     def prepare(x, y):  # noqa: ANN001, ANN202
         if x.shape[1] != size:
             x = tf.image.resize(x, (size, size), method="area")
-        if augment:
-            x = tf.image.random_flip_left_right(x, seed=seed)
         return x, tf.one_hot(y, classes)
 
     # Repeated, with explicit steps per epoch: each fit() call then reads exactly one
@@ -187,10 +188,12 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     """Train a cell in this process from its own Petastorm reader; returns its row."""
     import keras
 
+    from pipeline.seeding import make_deterministic
     from pipeline.train.evaluation import evaluate_local
     from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
 
     keras.backend.clear_session()  # drop the graphs of earlier cells in this reused worker
+    make_deterministic(cell.seed(ctx.run_seed), enabled=ctx.deterministic)
     start = time.monotonic()
     model, masks, start_weights = prepare_model(ctx, cell)
     steps = steps_per_epoch(ctx.train_images, ctx.batch_size)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipeline.experiment.settings import PruneJobSettings
-
-_CONTROL_SEED_OFFSET = {"reinit": 1, "random_mask": 2}
+from pipeline.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -40,8 +39,7 @@ class Cell:
         """
         if self.control == "none":
             return run_seed
-        kind = _CONTROL_SEED_OFFSET.get(self.control, 9)
-        return run_seed * 10_000 + self.level * 100 + self.rewind_epoch * 10 + kind
+        return derive_seed(run_seed, "control", self.control, self.level, self.rewind_epoch)
 
 
 def mask_file(level: int, rewind_epoch: int) -> str:

@@ -31,7 +31,7 @@ def train_cell_data_parallel(
     n_workers = workers(spark, run)
     job = DataParallelJob(ctx.spec, ctx.train_url, ctx.num_classes, n_workers,
                           s.train.round_images_per_worker, s.train.batch_size, s.train.augment,
-                          cell.seed(ctx.run_seed))
+                          cell.seed(ctx.run_seed), ctx.deterministic)
     steps = steps_per_epoch(ctx.train_images, s.train.batch_size, n_workers)
     spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
                                    make_loss(s.train.label_smoothing))

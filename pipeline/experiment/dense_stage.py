@@ -157,7 +157,7 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
     n_workers = workers(spark, run)
     job = DataParallelJob(spec, facts.train_url, facts.num_classes, n_workers,
                           s.train.round_images_per_worker, s.train.batch_size,
-                          s.train.augment, s.run.seed)
+                          s.train.augment, s.run.seed, s.run.deterministic)
     with stage_timer() as timer:
         model = spec.build()
         optimizer_state = None

@@ -89,7 +89,7 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
         train=settings.train, batch_size=cell_batch_size(settings, workers(spark, run)),
         policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
         reader_workers=settings.grid.reader_workers, eval_batch_size=settings.eval.batch_size,
-        settings=to_dict(settings),
+        settings=to_dict(settings), deterministic=settings.run.deterministic,
     )
     previous = run.stage_info("grid")
     with stage_timer() as timer:

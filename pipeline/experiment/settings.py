@@ -28,6 +28,10 @@ class RunSettings:
     name: str = setting("lottery", "run name; the directory is <name>-<settings hash>")
     seed: int = setting(0, "seed of the initialization, data order and control runs")
     master: str = setting("local[*]", "Spark master when not set by spark-submit")
+    deterministic: bool = setting(
+        True, "TensorFlow op determinism and one ordered reader thread per grid task: the "
+        "same settings give the same numbers on the same hardware (false: faster on GPUs)"
+    )
 
 
 @dataclass
@@ -115,6 +119,7 @@ EXECUTION_ONLY = (
     "run.output",
     "run.name",
     "run.master",
+    "run.deterministic",
     "grid.task_cpus",
     "grid.max_failures",
     "grid.reader_workers",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import keras
+
+from pipeline.seeding import seeded
 
 ModelBuilder = Callable[..., keras.Model]
 
@@ -29,22 +29,6 @@ def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
 def list_models() -> list[str]:
     """Names accepted by :func:`create_model`, sorted."""
     return sorted(_REGISTRY)
-
-
-@contextmanager
-def seeded(seed: int) -> Iterator[None]:
-    """Seed Keras' default initializer seeds, then restore Python's random state.
-
-    Keras 3 initializers created without a seed draw one from Python's ``random`` module
-    when the layer is constructed; seeding it around model construction therefore fixes
-    every initial weight without touching NumPy's or TensorFlow's global state.
-    """
-    state = random.getstate()
-    random.seed(seed)
-    try:
-        yield
-    finally:
-        random.setstate(state)
 
 
 def create_model(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 import keras
 import numpy as np
 
-from pipeline.models.registry import seeded
+from pipeline.seeding import seeded
 from pipeline.tickets.conversion import plain_weights
 from pipeline.tickets.masks import Masks
 

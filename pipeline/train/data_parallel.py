@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.logs import Progress
 from pipeline.models.spec import ModelSpec
+from pipeline.seeding import derive_seed
 from pipeline.train.elephas_rounds import RoundSparkModel
 from pipeline.train.rounds import RowSlice, epoch_rounds, share_records
 
@@ -38,6 +39,7 @@ class DataParallelJob:
     batch_size: int
     augment: bool
     seed: int
+    deterministic: bool = False
 
 
 @dataclass
@@ -74,7 +76,7 @@ def train_epoch(
 ) -> EpochStats:
     """Train epoch ``epoch`` (1-based) over all rounds; the master model holds the result."""
     rounds = epoch_rounds(job.train_url, groups, job.workers, job.images_per_task,
-                          seed=job.seed * 1_000_003 + epoch)
+                          seed=derive_seed(job.seed, "epoch", epoch))
     progress = Progress(f"epoch {epoch} round", len(rounds), log)
     start = time.monotonic()
     images, loss_sum, acc_sum, overhead = 0, 0.0, 0.0, 0.0
@@ -84,10 +86,11 @@ def train_epoch(
             share_records,
             num_classes=job.num_classes,
             image_size=job.spec.image_size,
-            flip_seed=(job.seed * 7919 + epoch * 104_729 + index) if job.augment else None,
+            flip_seed=derive_seed(job.seed, "flip", epoch, index) if job.augment else None,
         )
         rdd = sc.parallelize(shares, len(shares)).mapPartitions(records)
-        result = spark_model.fit_round(rdd)
+        result = spark_model.fit_round(rdd, seed=derive_seed(job.seed, "order", epoch, index),
+                                       deterministic=job.deterministic)
         images += result.images
         loss_sum += result.loss * result.images
         acc_sum += result.accuracy * result.images

@@ -35,14 +35,19 @@ def _stack(records: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np
 
 
 def _train_one_pass(model, x: np.ndarray, y: np.ndarray, config: dict) -> dict:  # noqa: ANN001
-    """One pass over ``x`` in shuffled mini-batches with ``train_on_batch``.
+    """One pass over ``x`` in mini-batches with ``train_on_batch``, shuffled by the round's
+    seed and the share's index, so a round trains the same way every time it runs.
 
     Equivalent to ``model.fit(epochs=1)`` but without building a fresh data pipeline on
     every call, which on a small round costs as much as the training. Returns a
     fit-style history: the loss and metrics averaged over the pass.
     """
     batch = int(config.get("batch_size", 32))
-    order = np.random.permutation(len(x)) if config.get("shuffle", True) else np.arange(len(x))
+    if config.get("shuffle", True):
+        rng = np.random.default_rng([int(config.get("seed", 0)), int(config.get("share", 0))])
+        order = rng.permutation(len(x))
+    else:
+        order = np.arange(len(x))
     model.reset_metrics()  # Keras 3 metrics then average over this pass, as fit's do
     logs: dict = {}
     for begin in range(0, len(x), batch):
@@ -87,8 +92,10 @@ class RoundWorker(SparkWorker):
 
     def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
         import keras
+        from pyspark import TaskContext
 
         import pipeline.train.schedules  # noqa: F401 - registers the LR schedule for deserialize
+        from pipeline.seeding import derive_seed, make_deterministic
         from pipeline.train.devices import configure_task_devices
 
         configure_task_devices()
@@ -97,6 +104,10 @@ class RoundWorker(SparkWorker):
             return
         x, y = _stack(records)
         del records
+        share = TaskContext.get().partitionId() if TaskContext.get() is not None else 0
+        config = {**self.train_config, "share": share}
+        make_deterministic(derive_seed(int(config.get("seed", 0)), share),
+                           enabled=bool(config.get("deterministic", False)))
         model, optimizer = self._compiled_model()
         model.set_weights(self.parameters.value)
         state = self.optimizer_state.value if self.optimizer_state is not None else None
@@ -104,7 +115,7 @@ class RoundWorker(SparkWorker):
             var.assign(state[i] if state is not None else np.zeros(var.shape, var.dtype))
         before = model.get_weights()
         start = time.monotonic()
-        history = _train_one_pass(model, x, y, self.train_config)
+        history = _train_one_pass(model, x, y, config)
         seconds = time.monotonic() - start
         after = model.get_weights()
         deltas = [b - a for b, a in zip(before, after, strict=True)]
@@ -142,8 +153,14 @@ class RoundSparkModel(SparkModel):
             return 0
         return int(self.optimizer_state[0])
 
-    def fit_round(self, rdd: RDD, shuffle: bool = True) -> RoundResult:
-        """Train one round: every partition of ``rdd`` is one worker's share."""
+    def fit_round(
+        self, rdd: RDD, shuffle: bool = True, seed: int = 0, deterministic: bool = False
+    ) -> RoundResult:
+        """Train one round: every partition of ``rdd`` is one worker's share.
+
+        ``seed`` orders the mini-batches of every share (with the share's index);
+        ``deterministic`` turns on TensorFlow op determinism in the workers.
+        """
         import keras
 
         start = time.monotonic()
@@ -152,7 +169,8 @@ class RoundSparkModel(SparkModel):
         serialized_optimizer = keras.optimizers.serialize(self.master_optimizer)
         weights = sc.broadcast(network.get_weights())
         opt_state = sc.broadcast(self.optimizer_state) if self.optimizer_state else None
-        train_config = {"epochs": 1, "batch_size": self.batch_size, "shuffle": shuffle}
+        train_config = {"epochs": 1, "batch_size": self.batch_size, "shuffle": shuffle,
+                        "seed": seed, "deterministic": deterministic}
         worker = RoundWorker(
             network.to_json(), weights, train_config, serialized_optimizer,
             self.master_loss, self.master_metrics, self.custom_objects,
