@@ -1,7 +1,7 @@
 """Elephas data-parallel training against single-process Keras, and executor memory vs data size.
 
 Dataset: ``imagenet_like.make_tree`` at 80×80 (scikit-learn digits, noisy, JPEG q90, class
-folders) ingested once at ``IngestConfig(image_size=64)`` under ``benchmarks/scratch``. Model:
+folders) ingested once at ``IngestSettings(image_size=64)`` under ``benchmarks/scratch``. Model:
 ``ModelSpec("mobilenet_v2", 64, 10, alpha=0.35)``, compiled by ``make_spark_model`` with the
 project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and loss.
 

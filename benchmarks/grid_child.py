@@ -16,7 +16,6 @@ the settings' level 1, and writes ``{"seconds", "cells", "rows", ...}`` to ``OUT
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -110,14 +109,12 @@ def warm_workers(spark, spec, slots: int) -> dict[str, Any]:  # noqa: ANN001
 def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
     from cpu_usage import cpu_seconds
 
-    from pipeline.config import to_dict
-    from pipeline.experiment.cell_run import CellContext
     from pipeline.experiment.dense_stage import model_spec
     from pipeline.experiment.grid import run_wave
-    from pipeline.experiment.job import cell_batch_size
     from pipeline.experiment.mask_stage import policy_for
     from pipeline.experiment.preflight import preflight
     from pipeline.experiment.run_dir import RunDirectory
+    from pipeline.experiment.run_layout import GRID_DIR
     from pipeline.logs import Progress
     from pipeline.spark_session import default_parallelism
 
@@ -125,22 +122,13 @@ def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
     run = RunDirectory(settings)
     if not run.is_done("dense"):
         raise RuntimeError(f"{run.url}: the dense stage is not done; run 'prepare' first")
-    run.store.delete("grid")
+    run.store.delete(GRID_DIR)  # the masks are reused
     spec = model_spec(run, facts)
     # As pipeline.experiment.job.run_prune_job builds it, except that the cells' batch comes
     # from the workers the dense stage actually had (recorded in its marker), not from this
     # session's slots: the 1-slot and 2-slot waves must train the same cells.
     dense_workers = int(run.stage_info("dense").get("workers", 2))
-    values = dict(
-        run_url=run.url, train_url=facts.train_url, val_url=facts.val_url,
-        spec=spec.with_masks(), num_classes=facts.num_classes, train_images=facts.train_rows,
-        train=settings.train, batch_size=cell_batch_size(settings, dense_workers),
-        policy=policy_for(run).to_dict(), run_seed=settings.run.seed,
-        reader_workers=settings.grid.reader_workers, eval_batch_size=settings.eval.batch_size,
-        settings=to_dict(settings),
-    )
-    fields = {f.name for f in dataclasses.fields(CellContext)}
-    ctx = CellContext(**{k: v for k, v in values.items() if k in fields})
+    ctx = run.to_remote(facts, spec, dense_workers, policy_for(run).to_dict())
     cells = level_one_cells(settings)
     started = time.monotonic()
     spark = spark_for(settings, master)
@@ -166,7 +154,7 @@ def wave(settings, master: str) -> dict[str, Any]:  # noqa: ANN001
         "cores_busy": cpu / seconds,
         "cells": [c.name for c in cells],
         "cell_train_seconds": {c.name: rows[c]["train_seconds"] for c in cells},
-        "cell_batch_size": getattr(ctx, "batch_size", None),
+        "cell_batch_size": ctx.batch_size,
         "session_startup_seconds": startup,
         **warm,
     }

@@ -35,14 +35,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from pipeline.data.ingest import ingest_imagenet
-    from pipeline.data.settings import IngestConfig
+    from pipeline.data.settings import IngestSettings
     from pipeline.spark_session import default_parallelism, get_spark
 
     started = time.monotonic()
     cores = args.master.removeprefix("local[").removesuffix("]")
     conf = {**SPARK_CONF, "spark.sql.shuffle.partitions": cores}
     spark = get_spark("bench", master=args.master, conf=conf)
-    config = IngestConfig(image_size=args.image_size)
+    config = IngestSettings(image_size=args.image_size)
     startup = time.monotonic() - started
     try:
         probe: dict[str, float] = {}

@@ -1,7 +1,7 @@
 """Spark ingest throughput against a tight single-core Pillow loop, and local[2] vs local[1].
 
 Input: ImageNet-sized JPEGs (``imagenet_like.py``: 500×375, 45–110 KB, class folders), the
-train split plus a small val split, ingested at ``IngestConfig(image_size=160)`` (all other
+train split plus a small val split, ingested at ``IngestSettings(image_size=160)`` (all other
 settings default).
 
 * ``ingest_vs_decode``: images/s of ``ingest_imagenet`` on a ``local[2]`` SparkSession ÷
@@ -42,7 +42,7 @@ from imagenet_like import describe, make_tree, run_ingest_child
 from PIL import Image
 
 IMAGE_SIZE = 160
-JPEG_QUALITY = 90  # IngestConfig's default: the quality of the stored images
+JPEG_QUALITY = 90  # IngestSettings's default: the quality of the stored images
 LOOP_CORES = 2
 
 
@@ -105,7 +105,7 @@ def run(
     common_inputs = {
         **describe(tree),
         "image_size": IMAGE_SIZE,
-        "ingest_config": "IngestConfig(image_size=160), other settings default",
+        "ingest_config": "IngestSettings(image_size=160), other settings default",
         "timing": "ingest seconds as reported by ingest_imagenet: SparkSession start-up "
         "excluded; planning, both splits, rejects and metadata included; each ingest in its "
         f"own process after an untimed warm-up ingest of {warmup_images} images",

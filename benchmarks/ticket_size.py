@@ -29,8 +29,8 @@ from pipeline.tickets import (  # noqa: E402
     one_shot_masks,
     save_ticket,
     to_masked,
-    weights_to_bytes,
 )
+from pipeline.weights_npz import weights_to_bytes  # noqa: E402
 
 INPUTS = {"model": "mobilenet_v2", "alpha": 1.0, "image_size": 224, "classes": 1000,
           "sparsity": 0.9, "policy": "layerwise, one-shot", "weights": "init + noise"}

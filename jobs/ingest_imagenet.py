@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import argparse  # noqa: E402
 
 from pipeline.config import ConfigError, help_text  # noqa: E402
-from pipeline.data.settings import LAYOUTS, IngestConfig  # noqa: E402
+from pipeline.data.settings import LAYOUTS, IngestSettings  # noqa: E402
 
 PROG = "ingest_imagenet"
 
@@ -35,7 +35,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Decode, repair and resize ImageNet into Petastorm Parquet datasets.",
-        epilog=help_text(IngestConfig),
+        epilog=help_text(IngestSettings),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--source", required=True, help="ImageNet root: path or URL")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging()
     try:
-        config = load_config(IngestConfig, args.config, overrides)
+        config = load_config(IngestSettings, args.config, overrides)
         result = ingest_imagenet(args.source, args.output, config, overwrite=args.overwrite)
     except (ConfigError, IngestError, StoreError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

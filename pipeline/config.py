@@ -2,13 +2,16 @@
 
 Every leaf field carries a one-line description in ``metadata["help"]``. Keys are dotted
 paths (``train.epochs``). Unknown keys and values of the wrong type are errors that name
-the key. The hash of the *non-default* settings names a run directory, so adding a new
-setting with a default never moves old runs (the open_lth convention).
+the key. Each section checks its own values in ``__post_init__`` (:func:`require`,
+:func:`check_choices`), naming the field; the loader adds the section (``train.epochs``).
+The hash of the *non-default* settings names a run directory, so adding a new setting with
+a default never moves old runs (the open_lth convention).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import types
@@ -38,6 +41,32 @@ def setting(default: Any, help: str) -> Any:  # noqa: A002 - mirrors argparse's 
 def section(cls: type) -> Any:
     """A nested dataclass section with its own defaults."""
     return dataclasses.field(default_factory=cls)
+
+
+def require(condition: bool, key: str, message: str) -> None:
+    """Raise ``ConfigError("<key>: <message>")`` unless ``condition``.
+
+    In a section's ``__post_init__`` ``key`` is the field name; :func:`from_dict` adds the
+    section's prefix, so a loaded setting is named in full (``train.epochs: ...``).
+    """
+    if not condition:
+        raise ConfigError(f"{key}: {message}")
+
+
+def _is_choice(tp: Any) -> bool:
+    if typing.get_origin(tp) is typing.Literal:
+        return True
+    return typing.get_origin(tp) in (typing.Union, types.UnionType) and any(
+        _is_choice(arg) for arg in typing.get_args(tp)
+    )
+
+
+def check_choices(obj: Any) -> None:
+    """Check every ``Literal`` field of dataclass ``obj``, for values set without the loader."""
+    hints = _hints(type(obj))
+    for f in dataclasses.fields(obj):
+        if _is_choice(hints[f.name]):
+            _coerce(f.name, getattr(obj, f.name), hints[f.name])
 
 
 def _type_name(tp: Any) -> str:
@@ -91,6 +120,7 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
     raise ConfigError(f"{key}: unsupported setting type {_type_name(tp)}")
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -115,7 +145,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
             kwargs[name] = from_dict(tp, value or {}, prefix=f"{key}.")
         else:
             kwargs[name] = _coerce(key, value, tp)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as exc:  # raised by the section's own checks, keyed by field name
+        raise ConfigError(f"{prefix}{exc}") from None
 
 
 def to_dict(config: Any) -> dict[str, Any]:

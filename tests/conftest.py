@@ -23,11 +23,11 @@ def sample_dataset(spark, tmp_path_factory) -> str:
     """URL of an ingest output (32×32) of the digits sample: 10 classes, 300 train, 100 val."""
     from pipeline.data.ingest import ingest_imagenet
     from pipeline.data.sample import make_sample_imagenet
-    from pipeline.data.settings import IngestConfig
+    from pipeline.data.settings import IngestSettings
 
     root = tmp_path_factory.mktemp("sample_dataset")
     make_sample_imagenet(str(root / "source"), train_per_class=30, val_per_class=10, size=64)
     result = ingest_imagenet(
-        str(root / "source"), str(root / "dataset"), IngestConfig(image_size=32), spark=spark
+        str(root / "source"), str(root / "dataset"), IngestSettings(image_size=32), spark=spark
     )
     return result.output

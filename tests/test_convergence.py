@@ -41,11 +41,11 @@ def digits_dataset(spark, tmp_path_factory) -> str:
     """1,000 train and 500 val digits at 16×16."""
     from pipeline.data.ingest import ingest_imagenet
     from pipeline.data.sample import make_sample_imagenet
-    from pipeline.data.settings import IngestConfig
+    from pipeline.data.settings import IngestSettings
 
     root = tmp_path_factory.mktemp("convergence")
     make_sample_imagenet(str(root / "src"), train_per_class=100, val_per_class=50, size=32)
-    return ingest_imagenet(str(root / "src"), str(root / "ds"), IngestConfig(image_size=16),
+    return ingest_imagenet(str(root / "src"), str(root / "ds"), IngestSettings(image_size=16),
                            spark=spark).output
 
 

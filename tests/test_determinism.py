@@ -9,6 +9,7 @@ from prune_helpers import tiny_settings
 from pipeline.data.readers import make_tf_dataset, split_url
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.job import run_prune_job
+from pipeline.experiment.run_layout import RunLayout
 from pipeline.seeding import derive_seed
 from pipeline.store import ArtifactStore
 from pipeline.train.checkpoints import load_checkpoint
@@ -53,9 +54,11 @@ def test_main_job_repeats_exactly(spark, sample_dataset, tmp_path):
               for r in (first, second)]
     assert (tables[0]["status"] == "ok").all()
     pd.testing.assert_frame_equal(tables[0][METRICS], tables[1][METRICS], check_exact=True)
-    stores = [ArtifactStore(r.run_url) for r in (first, second)]
-    for path in [("dense",), *(Cell(1, 1, c).path for c in ("none", "reinit", "random_mask"))]:
-        name = "epoch-002" if path == ("dense",) else "weights"
-        a, b = (load_checkpoint(s.child(*path), name) for s in stores)
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_array_equal(x, y, err_msg="/".join(path))
+    layouts = [RunLayout(r.run_url) for r in (first, second)]
+    pairs = [(lay.dense_dir(), lay.dense_weights(2)) for lay in layouts]
+    for control in ("none", "reinit", "random_mask"):
+        pairs += [(lay.cell_dir(Cell(1, 1, control)), "weights") for lay in layouts]
+    for (store_a, name), (store_b, _) in zip(pairs[::2], pairs[1::2], strict=True):
+        for x, y in zip(load_checkpoint(store_a, name), load_checkpoint(store_b, name),
+                        strict=True):
+            np.testing.assert_array_equal(x, y, err_msg=f"{store_a.root}/{name}")

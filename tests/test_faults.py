@@ -33,6 +33,7 @@ from cluster_fixtures import (  # noqa: F401 - fixtures are used by name
 
 from pipeline.cluster import StandaloneCluster
 from pipeline.experiment.cells import Cell
+from pipeline.experiment.run_layout import RunLayout
 from pipeline.store import ArtifactStore
 from pipeline.tickets import load_ticket
 from pipeline.train.checkpoints import load_checkpoint
@@ -154,7 +155,7 @@ def test_corrupt_dense_checkpoint_is_recomputed(standalone_cluster, resumed_run,
     assert len(recomputed) == len(original)
     assert_complete_run(run_dir, cells)
     # Cells rewound to epoch 1 must start from the weights that are now on disk.
-    ticket = load_ticket(ArtifactStore(str(run_dir)).child(*Cell(1, 1).path), "ticket")
+    ticket = load_ticket(RunLayout(str(run_dir)).cell_dir(Cell(1, 1)), "ticket")
     drift = max(float(np.max(np.abs(a - b))) for a, b in zip(recomputed, original, strict=True))
     for i, (stored, rewind_point) in enumerate(zip(ticket.weights, recomputed, strict=True)):
         kept = stored != 0

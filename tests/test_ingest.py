@@ -14,7 +14,7 @@ from pipeline.data import ingest as ingest_module
 from pipeline.data.ingest import ingest_imagenet
 from pipeline.data.layouts import IngestError
 from pipeline.data.readers import validate_dataset
-from pipeline.data.settings import IngestConfig
+from pipeline.data.settings import IngestSettings
 from pipeline.store import local_path
 
 SIZE = 16
@@ -57,7 +57,7 @@ def _check_output(spark, url, expected, classes, rejects=None):
 def test_folders_with_awkward_files(spark, tmp_path):
     expected, rejects = build_folders(tmp_path / "src", awkward_synset=SYNSETS[1])
     result = ingest_imagenet(
-        str(tmp_path / "src"), str(tmp_path / "out"), IngestConfig(image_size=SIZE), spark=spark
+        str(tmp_path / "src"), str(tmp_path / "out"), IngestSettings(image_size=SIZE), spark=spark
     )
     assert result.rejected == 3 and result.rows == {"train": 17, "val": 6}
     info = _check_output(spark, result.output, expected, sorted(SYNSETS), rejects)
@@ -75,7 +75,7 @@ def test_folders_with_awkward_files(spark, tmp_path):
 def test_kaggle_layout(spark, tmp_path):
     expected = build_kaggle(tmp_path / "src")
     result = ingest_imagenet(
-        str(tmp_path / "src"), str(tmp_path / "out"), IngestConfig(image_size=SIZE), spark=spark
+        str(tmp_path / "src"), str(tmp_path / "out"), IngestSettings(image_size=SIZE), spark=spark
     )
     info = _check_output(spark, result.output, expected, sorted(SYNSETS))
     assert info["layout"] == "kaggle"
@@ -88,7 +88,7 @@ def test_tars_layout_with_a_class_subset(spark, tmp_path):
         split: {s: syn for s, syn in rows.items() if syn in keep}
         for split, rows in expected.items()
     }
-    config = IngestConfig(image_size=SIZE, classes=keep)
+    config = IngestSettings(image_size=SIZE, classes=keep)
     result = ingest_imagenet(str(tmp_path / "src"), str(tmp_path / "out"), config, spark=spark)
     info = _check_output(spark, result.output, subset, sorted(keep))
     assert info["layout"] == "tars"
@@ -97,7 +97,7 @@ def test_tars_layout_with_a_class_subset(spark, tmp_path):
 def test_existing_output_needs_overwrite_and_failures_leave_nothing(spark, tmp_path, monkeypatch):
     build_folders(tmp_path / "src", per_class=(1, 1))
     out = tmp_path / "out"
-    config = IngestConfig(image_size=SIZE, classes=1)
+    config = IngestSettings(image_size=SIZE, classes=1)
     first = ingest_imagenet(str(tmp_path / "src"), str(out), config, spark=spark)
     with pytest.raises(IngestError, match="already exists"):
         ingest_imagenet(str(tmp_path / "src"), str(out), config, spark=spark)

@@ -19,9 +19,8 @@ from pipeline.tickets import (
     set_masks,
     to_masked,
     to_plain,
-    weights_from_bytes,
-    weights_to_bytes,
 )
+from pipeline.weights_npz import weights_from_bytes, weights_to_bytes
 
 
 @pytest.fixture(scope="module")

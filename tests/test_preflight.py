@@ -1,10 +1,15 @@
-"""Mistakes in settings or data fail before any training, with one line naming the setting."""
+"""Mistakes in settings or data fail before any training, with one line naming the setting.
+
+A value wrong on its own fails when the settings are loaded (ConfigError); preflight checks
+settings against each other and against the dataset (PreflightError).
+"""
 
 from __future__ import annotations
 
 import pytest
 from prune_helpers import tiny_settings
 
+from pipeline.config import ConfigError
 from pipeline.experiment.preflight import PreflightError, check_settings, preflight
 from pipeline.store import ArtifactStore
 
@@ -14,18 +19,37 @@ from pipeline.store import ArtifactStore
     [
         ("rewind.epochs=[0, 5]", "rewind.epochs: 5 is outside the dense training"),
         ("grid.controls=[reinit, shuffled]", "grid.controls: unknown control 'shuffled'"),
-        ("prune.strategy=random", "prune.strategy"),
-        ("prune.fraction_per_level=1.5", "prune.fraction_per_level"),
         ("model.name=resnet50", "model.name: unknown model 'resnet50'"),
-        ("train.optimizer=lamb", "train.optimizer"),
-        ("rewind.epochs=[]", "rewind.epochs: give at least one"),
-        ("grid.mode=async", "grid.mode"),
+        ("train.round_images_per_worker=16",
+         "train.round_images_per_worker: must be at least train.batch_size"),
     ],
 )
 def test_bad_settings(tmp_path, override, message):
     settings = tiny_settings("file:///nowhere", str(tmp_path), override)
     with pytest.raises(PreflightError, match=message.replace("[", r"\[")):
         check_settings(settings)
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("prune.strategy=random", "prune.strategy: must be one of 'global', 'layerwise'"),
+        ("prune.fraction_per_level=1.5", r"prune.fraction_per_level: must be in \(0, 1\), got 1.5"),
+        ("prune.method=twoshot", "prune.method: must be one of 'imp', 'oneshot'"),
+        ("prune.levels=0", "prune.levels: must be at least 1, got 0"),
+        ("train.optimizer=lamb", "train.optimizer"),
+        ("train.lr_schedule=step", "train.lr_schedule"),
+        ("train.epochs=0", "train.epochs: must be at least 1, got 0"),
+        ("rewind.epochs=[]", "rewind.epochs: give at least one"),
+        ("rewind.epochs=[0, 0]", "rewind.epochs: duplicates"),
+        ("grid.mode=async", "grid.mode"),
+        ("grid.max_failures=0", "grid.max_failures: must be at least 1"),
+        ("model.alpha=0", "model.alpha: must be positive"),
+    ],
+)
+def test_bad_values_fail_when_loaded(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        tiny_settings("file:///nowhere", str(tmp_path), override)
 
 
 def test_data_url_must_be_set(tmp_path):
@@ -64,7 +88,15 @@ def test_good_settings_describe_the_dataset(sample_dataset, tmp_path):
         10, 300, 100, 32)
 
 
-def test_job_cli_reports_one_clear_line(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "override,line",
+    [
+        ("train.epochs=oops", "train.epochs: expected an integer, got 'oops'"),
+        ("prune.strategy=foo", "prune.strategy: must be one of 'global', 'layerwise', got 'foo'"),
+        ("prune.fraction_per_level=1.5", "prune.fraction_per_level: must be in (0, 1), got 1.5"),
+    ],
+)
+def test_job_cli_reports_one_clear_line(tmp_path, capsys, override, line):
     import importlib.util
     from pathlib import Path
 
@@ -74,10 +106,10 @@ def test_job_cli_reports_one_clear_line(tmp_path, capsys):
     spec.loader.exec_module(module)
     code = module.main(["--config", str(path.parents[1] / "conf" / "local.yaml"),
                         "--set", f"data.url={tmp_path / 'missing'}",
-                        "--set", f"run.output={tmp_path}", "--set", "train.epochs=oops"])
+                        "--set", f"run.output={tmp_path}", "--set", override])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err == ["prune_imagenet: error: train.epochs: expected an integer, got 'oops'"]
+    assert err == [f"prune_imagenet: error: {line}"]
 
 
 # petastorm opens gs:// and s3:// through fsspec; without gcsfs/s3fs the grid tasks would

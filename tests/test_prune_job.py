@@ -9,6 +9,7 @@ from prune_helpers import tiny_settings
 
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.job import run_prune_job
+from pipeline.experiment.run_layout import RunLayout
 from pipeline.store import ArtifactStore
 from pipeline.tickets import load_ticket, masks_from_bytes
 from pipeline.train.checkpoints import load_checkpoint
@@ -55,15 +56,15 @@ def test_weights_remaining_follow_the_imp_schedule(mobilenet_run):
 
 
 def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
-    run = ArtifactStore(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url)
     for level, k, control in EXPECTED_CELLS:
         cell = Cell(level, k, control)
-        cell_store = run.child(*cell.path)
+        cell_store = run.cell_dir(cell)
         assert cell_store.read_json("result.json")["status"] == "ok"
         trained = load_checkpoint(cell_store, "weights")
         own = masks_from_bytes(cell_store.read_bytes("masks.npz"))
-        chain = masks_from_bytes(run.read_bytes(cell.masks_name))
-        ticket = load_ticket(run.child(*Cell(level, k).path), "ticket")
+        chain = masks_from_bytes(run.store.read_bytes(*run.masks(level, k)))
+        ticket = load_ticket(run.cell_dir(Cell(level, k)), "ticket")
         for name, index in ticket.kernel_index.items():
             assert np.all(trained[index][~own[name]] == 0.0), (cell.name, name)
             assert int(own[name].sum()) == int(chain[name].sum())  # same per-layer sparsity
@@ -76,19 +77,19 @@ def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
 
 
 def test_level_two_masks_nest_inside_level_one(mobilenet_run):
-    run = ArtifactStore(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url)
     for k in (0, 1):
-        first = masks_from_bytes(run.read_bytes(Cell(1, k).masks_name))
-        second = masks_from_bytes(run.read_bytes(Cell(2, k).masks_name))
+        first = masks_from_bytes(run.store.read_bytes(*run.masks(1, k)))
+        second = masks_from_bytes(run.store.read_bytes(*run.masks(2, k)))
         for name in first:
             assert not np.any(second[name] & ~first[name]), name
 
 
 def test_tickets_rewind_to_the_dense_checkpoint(mobilenet_run):
-    run = ArtifactStore(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url)
     for k in (0, 1):
-        rewind_point = load_checkpoint(run.child("dense"), f"epoch-{k:03d}")
-        ticket = load_ticket(run.child(*Cell(1, k).path), "ticket")
+        rewind_point = load_checkpoint(run.dense_dir(), run.dense_weights(k))
+        ticket = load_ticket(run.cell_dir(Cell(1, k)), "ticket")
         for i, (stored, dense) in enumerate(zip(ticket.weights, rewind_point, strict=True)):
             kept = stored != 0
             np.testing.assert_array_equal(stored[kept], dense[kept], err_msg=f"weight {i}")

@@ -7,6 +7,7 @@ from prune_helpers import tiny_settings
 
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.job import run_prune_job
+from pipeline.experiment.run_layout import RunLayout
 from pipeline.store import ArtifactStore
 from pipeline.tickets import masks_from_bytes
 from pipeline.train.checkpoints import load_checkpoint
@@ -20,10 +21,10 @@ def test_data_parallel_cells_keep_exact_zeros(spark, sample_dataset, tmp_path):
     outcome = run_prune_job(settings, spark=spark)
     assert [r["cell"] for r in outcome.rows] == ["dense", "L1-k1-none", "L1-k1-reinit"]
     assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
-    run = ArtifactStore(outcome.run_url)
+    run = RunLayout(outcome.run_url)
     for cell in (Cell(1, 1), Cell(1, 1, "reinit")):
-        weights = load_checkpoint(run.child(*cell.path), "weights")
-        masks = masks_from_bytes(run.child(*cell.path).read_bytes("masks.npz"))
+        weights = load_checkpoint(run.cell_dir(cell), "weights")
+        masks = masks_from_bytes(run.cell_dir(cell).read_bytes("masks.npz"))
         kernels = {"fc1": 0, "fc2": 2, "predictions": 4}  # lenet's plain weight order
         for name, index in kernels.items():
             assert weights[index].shape == masks[name].shape
@@ -44,8 +45,8 @@ def test_one_shot_prunes_every_level_from_the_dense_weights(spark, sample_datase
     run = ArtifactStore(outcome.run_url)
     # one-shot level 2 ranks the dense weights: it need not nest inside level 1's mask,
     # and its masks exist before any level-1 cell finished (one wave)
-    l1 = masks_from_bytes(run.read_bytes(Cell(1, 0).masks_name))
-    l2 = masks_from_bytes(run.read_bytes(Cell(2, 0).masks_name))
+    l1 = masks_from_bytes(run.read_bytes(*RunLayout.masks(1, 0)))
+    l2 = masks_from_bytes(run.read_bytes(*RunLayout.masks(2, 0)))
     dense = load_checkpoint(run.child("dense"), "epoch-002")
     kernels = {"fc1": 0, "fc2": 2, "predictions": 4}
     kept = np.concatenate([np.abs(dense[i])[l2[n]] for n, i in kernels.items()])

@@ -13,6 +13,7 @@ from pipeline.experiment.dense_stage import run_dense_stage
 from pipeline.experiment.job import run_prune_job
 from pipeline.experiment.preflight import preflight
 from pipeline.experiment.run_dir import RunDirectory
+from pipeline.experiment.run_layout import RunLayout
 from pipeline.store import ArtifactStore
 from pipeline.train.checkpoints import load_checkpoint
 
@@ -52,12 +53,12 @@ def test_rerun_trains_only_the_missing_cell(spark, settings, run_root):
     before = _mtimes(run_root, "grid/L1/k*/*/result.json")
     assert len(before) == len(CELLS)
     lost = Cell(1, 1, "reinit")  # as if the driver died while this cell was training
-    ArtifactStore(RunDirectory(settings).url).child(*lost.path).delete("result.json")
+    RunDirectory(settings).store.delete(*RunLayout.cell_result(lost))
 
     outcome = run_prune_job(settings, spark=spark)
     after = _mtimes(run_root, "grid/L1/k*/*/result.json")
     changed = {str(p) for p in after if after[p] != before.get(p)}
-    assert changed == {"/".join((*lost.path, "result.json"))}
+    assert changed == {"/".join(RunLayout.cell_result(lost))}
     table = pd.read_csv(run_root / "results.csv")
     assert len(table) == 7 and (table["status"] == "ok").all()
     assert outcome.rows[0]["cell"] == "dense"

@@ -14,20 +14,17 @@ from pipeline.tickets import (
     get_masks,
     imp_masks,
     load_ticket,
-    load_weights,
     make_ticket,
     masks_from_bytes,
     masks_to_bytes,
     plain_weights,
     save_ticket,
-    save_weights,
     set_masks,
     ticket_exists,
     to_masked,
-    weights_from_bytes,
-    weights_to_bytes,
 )
 from pipeline.tickets.storage import ticket_files
+from pipeline.weights_npz import load_weights, save_weights, weights_from_bytes, weights_to_bytes
 
 
 def test_masks_pack_to_bits_and_back() -> None:

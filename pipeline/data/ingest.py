@@ -37,10 +37,10 @@ from pyspark.sql import Row, SparkSession
 from pipeline.data.decode import RejectedImage, prepare_image
 from pipeline.data.layouts import SPLITS, IngestError, IngestPlan, plan_ingest
 from pipeline.data.output import StagedOutput, check_output
-from pipeline.data.progress import JobProgress
 from pipeline.data.schema import make_schema
-from pipeline.data.settings import IngestConfig
+from pipeline.data.settings import IngestSettings
 from pipeline.data.units import Unit
+from pipeline.spark_progress import JobProgress
 from pipeline.spark_session import default_parallelism, get_spark
 from pipeline.store import ArtifactStore, normalize_url
 
@@ -159,7 +159,7 @@ def _encode_units(
     rejects.add(rejected)
 
 
-def plan_units(plan: IngestPlan, split: str, config: IngestConfig, min_tasks: int) -> list[Unit]:
+def plan_units(plan: IngestPlan, split: str, config: IngestSettings, min_tasks: int) -> list[Unit]:
     """The split's work, one unit per Spark task.
 
     Image files are cut into ``max(min_tasks, files / images_per_task)`` chunks; each class
@@ -178,7 +178,7 @@ def plan_units(plan: IngestPlan, split: str, config: IngestConfig, min_tasks: in
 
 
 def write_split(
-    spark: SparkSession, plan: IngestPlan, split: str, url: str, config: IngestConfig
+    spark: SparkSession, plan: IngestPlan, split: str, url: str, config: IngestSettings
 ) -> tuple[int, list[tuple[str, str, str]]]:
     """Decode one split on the executors and write it as a Petastorm dataset at ``url``.
 
@@ -232,7 +232,7 @@ def _write_rejects(store: ArtifactStore, rejects: list[tuple[str, str, str]]) ->
 def ingest_imagenet(
     source: str,
     output: str,
-    config: IngestConfig | None = None,
+    config: IngestSettings | None = None,
     overwrite: bool = False,
     spark: SparkSession | None = None,
 ) -> IngestResult:
@@ -241,7 +241,7 @@ def ingest_imagenet(
     Problems with the source, its labels or the output raise :class:`IngestError` before any
     Spark work starts. Undecodable images are not errors: they are listed in ``rejects/``.
     """
-    config = config or IngestConfig()
+    config = config or IngestSettings()
     start = time.monotonic()
     output = normalize_url(output)
     plan = plan_ingest(

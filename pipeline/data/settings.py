@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
-from pipeline.config import ConfigError, setting
+from pipeline.config import check_choices, require, setting
 
-LAYOUTS = ("auto", "folders", "kaggle", "tars")
 Layout = Literal["auto", "folders", "kaggle", "tars"]
+LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 
 @dataclass
-class IngestConfig:
+class IngestSettings:
     image_size: int = setting(
         224, "side N of the stored N×N images (shorter side resized, centre crop)"
     )
@@ -42,12 +42,11 @@ class IngestConfig:
     progress_interval_s: float = setting(30.0, "seconds between progress log lines")
 
     def __post_init__(self) -> None:
-        if self.image_size < 8:
-            raise ConfigError(f"image_size: must be at least 8, got {self.image_size}")
-        if not 1 <= self.jpeg_quality <= 100:
-            raise ConfigError(f"jpeg_quality: must be in 1..100, got {self.jpeg_quality}")
+        check_choices(self)
+        require(self.image_size >= 8, "image_size", f"must be at least 8, got {self.image_size}")
+        require(1 <= self.jpeg_quality <= 100, "jpeg_quality",
+                f"must be in 1..100, got {self.jpeg_quality}")
         for key in ("row_group_size_mb", "images_per_task", "tasks_per_core", "tar_read_buffer_mb"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"{key}: must be at least 1, got {getattr(self, key)}")
-        if isinstance(self.classes, int) and self.classes < 1:
-            raise ConfigError(f"classes: must be at least 1, got {self.classes}")
+            require(getattr(self, key) >= 1, key, f"must be at least 1, got {getattr(self, key)}")
+        if isinstance(self.classes, int):
+            require(self.classes >= 1, "classes", f"must be at least 1, got {self.classes}")

@@ -13,49 +13,17 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cells import Cell
-from pipeline.experiment.settings import TrainSettings
-from pipeline.models.spec import ModelSpec
-from pipeline.store import ArtifactStore
+from pipeline.report.result_row import ResultRow
+from pipeline.tickets.controls import TICKET
 from pipeline.train.checkpoints import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
-
-RESULT = "result.json"
-
-
-@dataclass(frozen=True)
-class CellContext:
-    """Everything a cell needs, picklable for Spark tasks."""
-
-    run_url: str
-    train_url: str
-    val_url: str
-    spec: ModelSpec  # the masked model
-    num_classes: int
-    train_images: int
-    train: TrainSettings
-    batch_size: int  # per grid task (task mode)
-    policy: dict[str, Any]
-    run_seed: int
-    reader_workers: int
-    eval_batch_size: int
-    settings: dict[str, Any]
-    deterministic: bool = False
-
-    @property
-    def store(self) -> ArtifactStore:
-        return ArtifactStore(self.run_url)
-
-
-def cell_store(ctx: CellContext, cell: Cell) -> ArtifactStore:
-    return ctx.store.child(*cell.path)
-
 
 def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[str, Any] | None:
     """The stored result row of a finished cell, else None.
@@ -65,18 +33,18 @@ def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[
     """
     from pipeline.train.checkpoints import CorruptCheckpoint
 
-    store = cell_store(ctx, cell)
-    if not store.exists(RESULT):
+    layout = ctx.layout
+    if not layout.store.exists(*layout.cell_result(cell)):
         return None
-    row = store.read_json(RESULT)
+    row = layout.store.read_json(*layout.cell_result(cell))
     if row.get("status") != "ok":
         return None
     if verify:
         try:
-            load_checkpoint(store, "weights")
+            load_checkpoint(layout.cell_dir(cell), layout.CELL_WEIGHTS)
         except CorruptCheckpoint as exc:
             log.warning("%s; retraining cell %s", exc, cell.name)
-            store.delete(RESULT)
+            layout.store.delete(*layout.cell_result(cell))
             return None
     return row
 
@@ -85,11 +53,12 @@ def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks
     """The masked model at its starting point: masks set, weights rewound (or controlled)."""
     from pipeline.tickets import apply_control, masks_from_bytes, rewind
 
+    layout = ctx.layout
     model = ctx.spec.build()
-    masks = masks_from_bytes(ctx.store.read_bytes(cell.masks_name))
-    rewind_weights = load_checkpoint(ctx.store.child("dense"), f"epoch-{cell.rewind_epoch:03d}")
+    masks = masks_from_bytes(layout.store.read_bytes(*layout.masks(cell.level, cell.rewind_epoch)))
+    rewind_weights = load_checkpoint(layout.dense_dir(), layout.dense_weights(cell.rewind_epoch))
     masks_used, start = masks, rewind_weights
-    if cell.control != "none":
+    if cell.control != TICKET:
         masks_used, start = apply_control(cell.control, model, masks, rewind_weights,
                                           cell.seed(ctx.run_seed))
     rewind(model, start, masks_used)
@@ -107,14 +76,6 @@ def check_zeros(model) -> None:  # noqa: ANN001
             raise AssertionError(f"{layer.name}: {stray} masked weights are not zero")
 
 
-def best_epoch(history: list[dict[str, Any]]) -> int | None:
-    """The epoch (1-based) with the lowest val loss: the early-stop epoch."""
-    losses = [h.get("val_loss") for h in history]
-    valid = [(loss, i + 1) for i, loss in enumerate(losses) if loss is not None
-             and np.isfinite(loss)]
-    return min(valid)[1] if valid else None
-
-
 def finish_cell(
     ctx: CellContext, cell: Cell, model, masks, start_weights,  # noqa: ANN001
     history: list[dict[str, Any]], seconds: float,
@@ -130,36 +91,22 @@ def finish_cell(
     from pipeline.tickets.sparsity import sparsity_report
 
     check_zeros(model)
-    store = cell_store(ctx, cell)
+    layout = ctx.layout
+    store = layout.cell_dir(cell)
     policy = PruningPolicy.from_dict(ctx.policy)
-    save_checkpoint(store, plain_weights(model), "weights", meta={"cell": cell.name})
-    store.write_bytes(masks_to_bytes(masks), "masks.npz")  # controls' own masks too
+    save_checkpoint(store, plain_weights(model), layout.CELL_WEIGHTS, meta={"cell": cell.name})
+    store.write_bytes(masks_to_bytes(masks), layout.CELL_MASKS)  # controls' own masks too
     report = sparsity_report(model, policy, masks)
-    store.write_text(report.to_csv(), "sparsity.csv")
-    if cell.control == "none":
+    store.write_text(report.to_csv(), layout.CELL_SPARSITY)
+    if cell.control == TICKET:
         ticket = make_ticket(model, policy, masks, start_weights,
                              settings={"cell": cell.name, "model": ctx.spec.to_dict(),
                                        "level": cell.level, "rewind_epoch": cell.rewind_epoch})
-        save_ticket(store, ticket, "ticket")
-    last = history[-1] if history else {}
-    row = {
-        "cell": cell.name,
-        "level": cell.level,
-        "rewind_epoch": cell.rewind_epoch,
-        "control": cell.control,
-        "seed": cell.seed(ctx.run_seed),
-        **report.summary(),
-        "top1": last.get("top1"),
-        "top5": last.get("top5"),
-        "val_loss": last.get("val_loss"),
-        "best_epoch": best_epoch(history),
-        "train_seconds": round(seconds, 3),
-        "status": "ok",
-        "error": None,
-        "epochs": len(history),
-        "history": history,
-    }
-    store.write_json(row, RESULT)
+        save_ticket(store, ticket, layout.CELL_TICKET)
+    row = ResultRow.ok(cell.name, cell.level, cell.rewind_epoch, cell.control,
+                       cell.seed(ctx.run_seed), report.summary(), history, seconds).to_dict()
+    row["history"] = history
+    layout.store.write_json(row, *layout.cell_result(cell))
     return row
 
 
@@ -213,13 +160,8 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
 
 def failure_row(ctx: CellContext, cell: Cell, error: str) -> dict[str, Any]:
     """The row of a cell that could not be trained."""
-    return {
-        "cell": cell.name, "level": cell.level, "rewind_epoch": cell.rewind_epoch,
-        "control": cell.control, "seed": cell.seed(ctx.run_seed),
-        "weights_remaining_prunable": None, "weights_remaining_overall": None,
-        "top1": None, "top5": None, "val_loss": None, "best_epoch": None,
-        "train_seconds": None, "status": "failed", "error": error, "epochs": 0,
-    }
+    return ResultRow.failed(cell.name, cell.level, cell.rewind_epoch, cell.control,
+                            cell.seed(ctx.run_seed), error).to_dict()
 
 
 def run_cell_task(cell: Cell, ctx: CellContext) -> dict[str, Any]:

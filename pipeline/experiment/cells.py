@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.seeding import derive_seed
+from pipeline.tickets.controls import TICKET
 
 
 @dataclass(frozen=True)
@@ -15,21 +16,11 @@ class Cell:
 
     level: int
     rewind_epoch: int
-    control: str = "none"
+    control: str = TICKET
 
     @property
     def name(self) -> str:
         return f"L{self.level}-k{self.rewind_epoch}-{self.control}"
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        """Directory of the cell's artifacts below the run directory."""
-        return ("grid", f"L{self.level}", f"k{self.rewind_epoch}", self.control)
-
-    @property
-    def masks_name(self) -> str:
-        """The chain's masks for this level (shared by the ticket and its controls)."""
-        return mask_file(self.level, self.rewind_epoch)
 
     def seed(self, run_seed: int) -> int:
         """Seed of the cell's data order and, for controls, of its random draw.
@@ -37,13 +28,9 @@ class Cell:
         Tickets use the run seed; each control gets its own seed, different per level and
         rewind epoch, so no two control runs share a draw.
         """
-        if self.control == "none":
+        if self.control == TICKET:
             return run_seed
         return derive_seed(run_seed, "control", self.control, self.level, self.rewind_epoch)
-
-
-def mask_file(level: int, rewind_epoch: int) -> str:
-    return f"masks/L{level}-k{rewind_epoch}.npz"
 
 
 def grid_cells(settings: PruneJobSettings) -> list[Cell]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.experiment.cell_run import CellContext, finish_cell, prepare_model
+from pipeline.experiment.cell_context import CellContext
+from pipeline.experiment.cell_run import finish_cell, prepare_model
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.dense_stage import eval_shards, workers
 from pipeline.experiment.run_dir import RunDirectory

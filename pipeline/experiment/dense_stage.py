@@ -34,14 +34,6 @@ from pipeline.train.rounds import list_row_groups
 log = logging.getLogger(__name__)
 
 
-def weights_name(epoch: int) -> str:
-    return f"epoch-{epoch:03d}"
-
-
-def optimizer_name(epoch: int) -> str:
-    return f"optimizer-{epoch:03d}"
-
-
 @dataclass
 class DenseOutcome:
     history: list[dict[str, Any]]
@@ -83,10 +75,10 @@ def recorded_workers(run: RunDirectory) -> int | None:
     info = run.stage_info("dense")
     if info.get("workers"):
         return int(info["workers"])
-    store = run.store.child("dense")
-    if has_checkpoint(store, weights_name(1)):
+    store = run.dense_dir()
+    if has_checkpoint(store, run.dense_weights(1)):
         try:
-            return int(checkpoint_meta(store, weights_name(1)).get("workers") or 0) or None
+            return int(checkpoint_meta(store, run.dense_weights(1)).get("workers") or 0) or None
         except (OSError, ValueError):
             return None
     return None
@@ -101,10 +93,10 @@ def verified_epochs(run: RunDirectory, epochs: int) -> int:
 
     Corrupt checkpoints and every later one are discarded, with a warning naming them.
     """
-    store = run.store.child("dense")
+    store = run.dense_dir()
     last = -1
     for epoch in range(epochs + 1):
-        names = [weights_name(epoch)] + ([optimizer_name(epoch)] if epoch else [])
+        names = [run.dense_weights(epoch)] + ([run.dense_optimizer(epoch)] if epoch else [])
         if not all(has_checkpoint(store, n) for n in names):
             break
         try:
@@ -113,8 +105,8 @@ def verified_epochs(run: RunDirectory, epochs: int) -> int:
         except CorruptCheckpoint as exc:
             log.warning("%s; recomputing dense training from epoch %d", exc, epoch)
             for later in range(epoch, epochs + 1):
-                discard_checkpoint(store, weights_name(later))
-                discard_checkpoint(store, optimizer_name(later))
+                discard_checkpoint(store, run.dense_weights(later))
+                discard_checkpoint(store, run.dense_optimizer(later))
             run.invalidate("dense", "grid")
             supersede_downstream(run)
             break
@@ -126,21 +118,21 @@ def supersede_downstream(run: RunDirectory) -> None:
     """Masks and grid cells made from the old dense weights no longer match the retrained
     ones: move them under ``superseded/<time>/`` (kept for inspection, never reused)."""
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    for name in ("masks", "grid"):
+    for name in run.DERIVED_FROM_DENSE:
         if not run.store.exists(name):
             continue
         try:
-            run.store.makedirs("superseded", stamp)
-            run.store.move(name, ("superseded", stamp, name))
+            run.store.makedirs(*run.superseded(stamp))
+            run.store.move(name, (*run.superseded(stamp), name))
         except OSError:  # object stores cannot rename directories
             run.store.delete(name)
-        log.warning("dense: %s/ was made from the old dense weights; moved to superseded/%s/",
-                    name, stamp)
+        log.warning("dense: %s/ was made from the old dense weights; moved to %s/",
+                    name, "/".join(run.superseded(stamp)))
 
 
 def _history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
-    store = run.store.child("dense")
-    return [checkpoint_meta(store, weights_name(e)) for e in range(1, upto + 1)]
+    store = run.dense_dir()
+    return [checkpoint_meta(store, run.dense_weights(e)) for e in range(1, upto + 1)]
 
 
 def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutcome:  # noqa: ANN001
@@ -149,10 +141,10 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
     epochs = s.train.epochs
     done_through = verified_epochs(run, epochs)
     if run.is_done("dense") and done_through == epochs:
-        log.info("dense: finished earlier, skipped (%s)", run.store.url("dense"))
+        log.info("dense: finished earlier, skipped (%s)", run.dense_dir().root)
         return DenseOutcome(_history(run, epochs), run.stage_info("dense").get("seconds", 0.0))
     sc = spark.sparkContext
-    store = run.store.child("dense")
+    store = run.dense_dir()
     spec = model_spec(run, facts)
     n_workers = workers(spark, run)
     job = DataParallelJob(spec, facts.train_url, facts.num_classes, n_workers,
@@ -162,12 +154,12 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
         model = spec.build()
         optimizer_state = None
         if done_through < 0:
-            save_checkpoint(store, model.get_weights(), weights_name(0), meta={"epoch": 0})
+            save_checkpoint(store, model.get_weights(), run.dense_weights(0), meta={"epoch": 0})
             done_through = 0
         else:
-            model.set_weights(load_checkpoint(store, weights_name(done_through)))
+            model.set_weights(load_checkpoint(store, run.dense_weights(done_through)))
             if done_through:
-                optimizer_state = load_checkpoint(store, optimizer_name(done_through))
+                optimizer_state = load_checkpoint(store, run.dense_optimizer(done_through))
             log.info("dense: resuming after epoch %d of %d", done_through, epochs)
         steps = steps_per_epoch(facts.train_rows, s.train.batch_size, n_workers)
         spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
@@ -182,9 +174,9 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                                           batch_size=s.eval.batch_size)
             meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step,
                     "workers": n_workers}
-            save_checkpoint(store, spark_model.optimizer_state, optimizer_name(epoch),
+            save_checkpoint(store, spark_model.optimizer_state, run.dense_optimizer(epoch),
                             meta={"epoch": epoch})
-            save_checkpoint(store, model.get_weights(), weights_name(epoch), meta=meta)
+            save_checkpoint(store, model.get_weights(), run.dense_weights(epoch), meta=meta)
             log.info("dense: epoch %d/%d train loss %.4f, val top-1 %.4f top-5 %.4f loss %.4f "
                      "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,
                      result.top1, result.top5, result.loss, stats.seconds, stats.rounds,

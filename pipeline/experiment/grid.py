@@ -16,17 +16,18 @@ import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
+from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cell_run import (
-    CellContext,
     failure_row,
     finished_result,
     run_cell_task,
 )
-from pipeline.experiment.cells import Cell, grid_cells, mask_file, waves
+from pipeline.experiment.cells import Cell, grid_cells, waves
 from pipeline.experiment.mask_stage import make_level_masks
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.logs import Progress
 from pipeline.models.spec import ModelSpec
+from pipeline.tickets.controls import TICKET
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # n
     pending = []
     for cell in cells:
         done = finished_result(ctx, cell, verify=True)
-        if done is None and cell.control == "none" and run.settings.prune.method == "imp":
+        if done is None and cell.control == TICKET and run.settings.prune.method == "imp":
             discard_chain_after(run, cell)
         if done is not None:
             rows[cell] = done
@@ -108,12 +109,12 @@ def _record(cell: Cell, row: dict[str, Any], rows: dict, progress: Progress, att
 def discard_chain_after(run: RunDirectory, cell: Cell) -> None:
     """A ticket about to be (re)trained invalidates what its chain derived from it before:
     the masks of later levels and the cells trained under them."""
-    level = cell.level + 1
-    while run.store.exists(mask_file(level, cell.rewind_epoch)):
-        log.info("grid: discarding level %d of chain k%d (made from an earlier %s)", level,
+    level = cell.level
+    while run.store.exists(*run.masks(level + 1, cell.rewind_epoch)):
+        log.info("grid: discarding level %d of chain k%d (made from an earlier %s)", level + 1,
                  cell.rewind_epoch, cell.name)
-        run.store.delete(mask_file(level, cell.rewind_epoch))
-        run.store.delete("grid", f"L{level}", f"k{cell.rewind_epoch}")
+        for parts in run.chain_after(level, cell.rewind_epoch):
+            run.store.delete(*parts)
         level += 1
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from pipeline.experiment.cells import mask_file
+from pipeline.experiment.cells import Cell
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.models.spec import ModelSpec
+from pipeline.tickets.masked_spec import MaskedSpec
 from pipeline.train.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -28,35 +29,35 @@ def policy_for(run: RunDirectory):  # noqa: ANN201 - PruningPolicy
 def _masked_model_with(spec: ModelSpec, weights, masks=None):  # noqa: ANN001, ANN202
     from pipeline.tickets import ones_masks, rewind
 
-    model = spec.with_masks().build()
+    model = MaskedSpec(spec).build()
     rewind(model, weights, masks if masks is not None else ones_masks(model))
     return model
 
 
 def make_level_masks(
     run: RunDirectory, spec: ModelSpec, level: int, rewind_epoch: int, final_epoch: int
-) -> str:
+) -> tuple[str, ...]:
     """Write (if missing) the masks of ``level`` for the chain rewound to ``rewind_epoch``.
 
-    Returns the masks' path below the run directory.
+    Returns the masks' path parts below the run directory.
     """
     from pipeline.tickets import masks_at_level, masks_from_bytes, masks_to_bytes
 
-    name = mask_file(level, rewind_epoch)
-    if run.store.exists(name):
+    name = run.masks(level, rewind_epoch)
+    if run.store.exists(*name):
         return name
     policy = policy_for(run)
     iterative = run.settings.prune.method == "imp" and level > 1
     if iterative:
-        ticket_dir = run.store.child("grid", f"L{level - 1}", f"k{rewind_epoch}", "none")
-        trained = load_checkpoint(ticket_dir, "weights")
-        previous = masks_from_bytes(run.store.read_bytes(mask_file(level - 1, rewind_epoch)))
+        ticket_dir = run.cell_dir(Cell(level - 1, rewind_epoch))
+        trained = load_checkpoint(ticket_dir, run.CELL_WEIGHTS)
+        previous = masks_from_bytes(run.store.read_bytes(*run.masks(level - 1, rewind_epoch)))
         model = _masked_model_with(spec, trained, previous)
     else:
-        model = _masked_model_with(spec, load_checkpoint(run.store.child("dense"),
-                                                         f"epoch-{final_epoch:03d}"))
+        model = _masked_model_with(spec, load_checkpoint(run.dense_dir(),
+                                                         run.dense_weights(final_epoch)))
     masks = masks_at_level(model, policy, level)
-    run.store.write_bytes(masks_to_bytes(masks), name)
+    run.store.write_bytes(masks_to_bytes(masks), *name)
     kept = sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
     log.info("masks: level %d, rewind %d: %.2f%% of masked kernels kept (%s)", level,
              rewind_epoch, 100 * kept, f"from the level {level - 1} ticket" if iterative

@@ -14,8 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from pipeline.config import dump_yaml, settings_hash
+from pipeline.experiment.cell_context import CellContext, cell_batch_size
+from pipeline.experiment.preflight import DatasetFacts
+from pipeline.experiment.run_layout import SETTINGS, RunLayout
 from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
-from pipeline.store import ArtifactStore, normalize_url
+from pipeline.models.spec import ModelSpec
+from pipeline.store import normalize_url
+from pipeline.tickets.masked_spec import MaskedSpec
 
 STAGES = ("dense", "masks", "grid", "report")
 
@@ -24,17 +29,36 @@ def run_name(settings: PruneJobSettings) -> str:
     return f"{settings.run.name}-{settings_hash(settings, exclude=EXECUTION_ONLY)}"
 
 
-class RunDirectory:
-    """Artifacts, stage markers and stage timings of one run."""
+class RunDirectory(RunLayout):
+    """The driver's view of one run: its layout, settings, stage markers and timings."""
 
     def __init__(self, settings: PruneJobSettings) -> None:
+        super().__init__(normalize_url(settings.run.output).rstrip("/") + "/" + run_name(settings))
         self.settings = settings
-        self.url = normalize_url(settings.run.output).rstrip("/") + "/" + run_name(settings)
-        self.store = ArtifactStore(self.url)
+
+    @property
+    def layout(self) -> RunLayout:
+        """The paths alone (what executors receive)."""
+        return RunLayout(self.url)
 
     def write_settings(self) -> None:
         """The resolved settings, for people (YAML) and for reruns to compare against."""
-        self.store.write_text(dump_yaml(self.settings), "settings.yaml")
+        self.store.write_text(dump_yaml(self.settings), SETTINGS)
+
+    def to_remote(
+        self, facts: DatasetFacts, spec: ModelSpec, dense_workers: int, policy: dict[str, Any]
+    ) -> CellContext:
+        """The picklable context grid tasks receive. ``spec`` is the plain model (cells train
+        its masked twin); ``dense_workers`` sets the cells' batch (see cell_batch_size)."""
+        s = self.settings
+        return CellContext(
+            layout=self.layout, train_url=facts.train_url, val_url=facts.val_url,
+            spec=MaskedSpec(spec), num_classes=facts.num_classes,
+            train_images=facts.train_rows, train=s.train,
+            batch_size=cell_batch_size(s, dense_workers), policy=policy, run_seed=s.run.seed,
+            reader_workers=s.grid.reader_workers, eval_batch_size=s.eval.batch_size,
+            deterministic=s.run.deterministic,
+        )
 
     def is_done(self, stage: str) -> bool:
         return self.store.is_complete(stage)

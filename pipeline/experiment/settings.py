@@ -2,14 +2,18 @@
 
 Each field becomes a ``--set section.key=value`` flag; scripts outside the project rely on
 these names, so rename nothing. The run directory is named by a hash of the non-default
-settings (see :func:`pipeline.config.settings_hash`).
+settings (see :func:`pipeline.config.settings_hash`). Each section checks its own values
+when built (a ConfigError naming the key); checks across sections and against the dataset
+are the job's preflight (:mod:`pipeline.experiment.preflight`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-from pipeline.config import section, setting
+from pipeline.config import check_choices, require, section, setting
+from pipeline.policy_fields import PolicyFields
 
 CONTROL_NAMES = ("reinit", "random_mask")
 
@@ -43,16 +47,24 @@ class ModelSettings:
         None, "BatchNorm moving-average momentum (null = the model's own: 0.999 in MobileNetV2)"
     )
 
+    def __post_init__(self) -> None:
+        require(self.alpha > 0, "alpha", f"must be positive, got {self.alpha}")
+        require(self.bn_momentum is None or 0 < self.bn_momentum < 1, "bn_momentum",
+                f"must be in (0, 1), got {self.bn_momentum}")
+
 
 @dataclass
 class TrainSettings:
     epochs: int = setting(2, "epochs of dense training (and of each grid cell)")
     batch_size: int = setting(64, "batch size per worker / per grid task")
-    optimizer: str = setting("sgd", "sgd, rmsprop or adam")
+    optimizer: Literal["sgd", "rmsprop", "adam"] = setting("sgd", "sgd, rmsprop or adam")
     learning_rate: float = setting(0.05, "peak learning rate")
     momentum: float = setting(0.9, "momentum (sgd, rmsprop)")
     weight_decay: float = setting(0.0, "decoupled weight decay")
-    lr_schedule: str = setting("cosine", "constant, cosine or exponential")
+    # the kinds of pipeline.train.schedules.SCHEDULE_KINDS (not imported: it loads Keras)
+    lr_schedule: Literal["constant", "cosine", "exponential"] = setting(
+        "cosine", "constant, cosine or exponential"
+    )
     warmup_epochs: float = setting(0.0, "linear warm-up length in epochs")
     lr_decay_rate: float = setting(0.98, "per-epoch factor of the exponential schedule")
     label_smoothing: float = setting(0.0, "label smoothing of the cross-entropy loss")
@@ -63,29 +75,47 @@ class TrainSettings:
     mixed_precision: bool = setting(False, "mixed_float16 on GPUs (ignored on CPU)")
     augment: bool = setting(True, "random horizontal flips in training")
 
+    def __post_init__(self) -> None:
+        check_choices(self)
+        require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
+        require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+        require(self.learning_rate > 0, "learning_rate", "must be positive")
+        require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+
 
 @dataclass
-class PruneSettings:
-    method: str = setting("imp", "imp (iterative, level L prunes the level L-1 ticket) or oneshot")
-    levels: int = setting(2, "pruning levels; level L keeps (1-f)^L of the prunable weights")
-    fraction_per_level: float = setting(0.2, "fraction f of the remaining weights pruned per level")
-    strategy: str = setting(
-        "global", "global (one threshold) or layerwise (same fraction per layer)"
+class PruneSettings(PolicyFields):
+    """``prune.*``: the policy fields (declared in :class:`PolicyFields`), method and levels."""
+
+    method: Literal["imp", "oneshot"] = setting(
+        "imp", "imp (iterative, level L prunes the level L-1 ticket) or oneshot"
     )
-    prunable: list[str] = setting(["conv", "depthwise", "dense"], "layer kinds that may be pruned")
-    first_conv_fraction: float | None = setting(None, "own fraction for the first conv (null = f)")
-    classifier_fraction: float | None = setting(None, "own fraction for the classifier (null = f)")
+    levels: int = setting(2, "pruning levels; level L keeps (1-f)^L of the prunable weights")
+
+    def __post_init__(self) -> None:
+        # stricter than a policy, which may keep everything (f = 0)
+        require(0 < self.fraction_per_level < 1, "fraction_per_level",
+                f"must be in (0, 1), got {self.fraction_per_level}")
+        super().__post_init__()
+        require(self.levels >= 1, "levels", f"must be at least 1, got {self.levels}")
 
 
 @dataclass
 class RewindSettings:
     epochs: list[int] = setting([0, 1], "rewind points: 0 = original init, k > 0 = late reset")
 
+    def __post_init__(self) -> None:
+        require(bool(self.epochs), "epochs", "give at least one rewind point, e.g. [0]")
+        require(len(set(self.epochs)) == len(self.epochs), "epochs",
+                f"duplicates in {self.epochs}")
+
 
 @dataclass
 class GridSettings:
     controls: list[str] = setting(["reinit", "random_mask"], "control runs for every cell")
-    mode: str = setting("task", "task (one Spark task per cell) or data_parallel (Elephas)")
+    mode: Literal["task", "data_parallel"] = setting(
+        "task", "task (one Spark task per cell) or data_parallel (Elephas)"
+    )
     task_cpus: int = setting(1, "cores each grid task uses (spark.task.cpus)")
     max_failures: int = setting(2, "attempts of a grid cell before it is recorded as failed")
     reader_workers: int = setting(2, "Petastorm reader threads per grid task")
@@ -93,6 +123,12 @@ class GridSettings:
         0, "batch of a grid task (0 = the dense model's global batch: train.batch_size x "
         "Elephas workers, so tickets train with the same steps and schedule as dense)"
     )
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        require(self.max_failures >= 1, "max_failures", "must be at least 1")
+        require(self.task_cpus >= 1, "task_cpus", "must be at least 1")
+        require(self.batch_size >= 0, "batch_size", "must be 0 (the dense global batch) or more")
 
 
 @dataclass

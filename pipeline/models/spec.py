@@ -13,14 +13,13 @@ from pipeline.models.registry import create_model
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Registry name and arguments; ``masked`` builds the masked twin (for tickets)."""
+    """Registry name and arguments (the masked twin is :class:`pipeline.tickets.MaskedSpec`)."""
 
     name: str
     image_size: int
     classes: int
     alpha: float = 1.0
     seed: int = 0
-    masked: bool = False
     bn_momentum: float | None = None  # None keeps the architecture's own
 
     def build(self) -> keras.Model:
@@ -32,23 +31,12 @@ class ModelSpec:
             for layer in model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.momentum = self.bn_momentum
-        if self.masked:
-            from pipeline.tickets import to_masked
-
-            model = to_masked(model)
         return model
-
-    def with_masks(self) -> ModelSpec:
-        return dataclasses.replace(self, masked=True)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @property
     def custom_objects(self) -> dict[str, Any]:
-        """Objects ``model_from_json`` needs for this model (the masked layers)."""
-        if not self.masked:
-            return {}
-        from pipeline.tickets import custom_objects
-
-        return custom_objects()
+        """Objects ``model_from_json`` needs for this model: none, its layers are Keras'."""
+        return {}

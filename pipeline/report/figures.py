@@ -11,13 +11,13 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from pipeline.report.table import TICKET, control_rank
+from pipeline.report.table import control_rank
+from pipeline.tickets.controls import TICKET, control_marker
 
 FIGSIZE = (10.0, 5.5)  # inches; the legend sits to the right of the axes
 DPI = 100  # so the line plots are 1000 × 550 pixels
 LAYER_FIG_WIDTH = 8.0
 MAX_X_TICKS = 10
-CONTROL_MARKERS = {"reinit": "s", "random_mask": "^"}
 KIND_COLORS = {"conv": "tab:blue", "depthwise": "tab:orange", "dense": "tab:green"}
 SPARSITY_COLUMNS = ("tensor", "layer", "kind", "role", "prunable", "size", "remaining", "fraction")
 
@@ -93,7 +93,7 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
             stats["x"], stats["y"], yerr=yerr, capsize=3,
             color=colors.get(rewind_epoch, "gray"),
             linestyle="-" if is_ticket else "--",
-            marker="o" if is_ticket else CONTROL_MARKERS.get(control, "D"),
+            marker=control_marker(control),
             linewidth=2.0 if is_ticket else 1.3,
             alpha=1.0 if is_ticket else 0.75,
             label=_label(control, rewind_epoch),

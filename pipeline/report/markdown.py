@@ -13,7 +13,6 @@ import pandas as pd
 import yaml
 
 from pipeline.report.table import (
-    TICKET,
     cell_id,
     control_rank,
     is_missing,
@@ -22,6 +21,7 @@ from pipeline.report.table import (
     results_markdown,
     rewind_text,
 )
+from pipeline.tickets.controls import TICKET
 
 TIE_POINTS = 0.5  # top-1 differences up to this many percentage points count as a tie
 MAX_ERROR_LINES = 40

@@ -10,42 +10,22 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-# Scripts outside the project read these names; the order is the table's column order.
-REQUIRED_COLUMNS = (
-    "level",
-    "rewind_epoch",
-    "control",
-    "seed",
-    "weights_remaining_prunable",
-    "weights_remaining_overall",
-    "top1",
-    "top5",
-    "val_loss",
-    "best_epoch",
-    "train_seconds",
-    "status",
-)
-INT_COLUMNS = ("level", "rewind_epoch", "seed", "best_epoch", "epochs")
-FLOAT_COLUMNS = (
-    "weights_remaining_prunable",
-    "weights_remaining_overall",
-    "top1",
-    "top5",
-    "val_loss",
-    "train_seconds",
-)
-TICKET = "none"
-KNOWN_CONTROLS = ("reinit", "random_mask")
+from pipeline.report.result_row import ARROW_FIELDS, REQUIRED_COLUMNS, ResultRow
+from pipeline.tickets.controls import TICKET, list_controls
+
+INT_COLUMNS = tuple(n for n, f in ARROW_FIELDS.items() if f.type == pa.int64())
+FLOAT_COLUMNS = tuple(n for n, f in ARROW_FIELDS.items() if f.type == pa.float64())
 
 
 def control_rank(control: Any) -> tuple[int, str]:
-    """Sort key: tickets ("none") first, then the known controls, then others by name."""
+    """Sort key: tickets first, then the registered controls in their order, then others."""
     name = "" if control is None or control is pd.NA else str(control)
     if name == TICKET:
         return (0, "")
-    if name in KNOWN_CONTROLS:
-        return (1 + KNOWN_CONTROLS.index(name), "")
-    return (1 + len(KNOWN_CONTROLS), name)
+    known = list_controls()
+    if name in known:
+        return (1 + known.index(name), "")
+    return (1 + len(known), name)
 
 
 def _int_column(values: pd.Series) -> pd.Series:
@@ -74,13 +54,13 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def results_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame:
     """One row per trained model: required columns first, extra keys after, sorted.
 
     Order: the dense model (level 0) first, then by level, rewind epoch, control (tickets
     before controls) and seed. Missing required keys become null columns.
     """
-    rows = [dict(r) for r in rows]
+    rows = [r.to_dict() if isinstance(r, ResultRow) else dict(r) for r in rows]
     extra: list[str] = []
     for row in rows:
         extra.extend(k for k in row if k not in REQUIRED_COLUMNS and k not in extra)
@@ -106,9 +86,25 @@ def results_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     return df.loc[order].reset_index(drop=True)
 
 
+def arrow_schema(df: pd.DataFrame) -> pa.Schema:
+    """The row's own columns typed from :class:`ResultRow`; extra columns inferred, and
+    strings where nothing can be inferred (all missing), so no column is typed ``null``."""
+    fields = []
+    for name in df.columns:
+        if name in ARROW_FIELDS:
+            fields.append(ARROW_FIELDS[name])
+            continue
+        inferred = pa.array(df[name], from_pandas=True).type
+        fields.append(pa.field(name, pa.string() if inferred == pa.null() else inferred))
+    return pa.schema(fields)
+
+
 def parquet_bytes(df: pd.DataFrame) -> bytes:
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, schema=arrow_schema(df), preserve_index=False)
     buffer = io.BytesIO()
-    df.to_parquet(buffer, index=False, engine="pyarrow")
+    pq.write_table(table, buffer)
     return buffer.getvalue()
 
 

@@ -23,6 +23,7 @@ from pipeline.tickets.masked_layers import (
     MaskedDepthwiseConv2D,
     custom_objects,
 )
+from pipeline.tickets.masked_spec import MaskedSpec
 from pipeline.tickets.masks import Masks, apply_masks, get_masks, ones_masks, set_masks
 from pipeline.tickets.policy import KernelInfo, PruningPolicy, describe_kernels
 from pipeline.tickets.pruning import imp_masks, masks_at_level, one_shot_masks
@@ -38,18 +39,13 @@ from pipeline.tickets.storage import (
     save_ticket,
     ticket_exists,
 )
-from pipeline.tickets.weights_io import (
-    load_weights,
-    save_weights,
-    weights_from_bytes,
-    weights_to_bytes,
-)
 
 __all__ = [
     "KernelInfo",
     "MaskedConv2D",
     "MaskedDense",
     "MaskedDepthwiseConv2D",
+    "MaskedSpec",
     "Masks",
     "PruningPolicy",
     "SparsityReport",
@@ -65,7 +61,6 @@ __all__ = [
     "kernel_positions",
     "list_controls",
     "load_ticket",
-    "load_weights",
     "make_ticket",
     "masked_layers",
     "masks_at_level",
@@ -77,12 +72,9 @@ __all__ = [
     "register_control",
     "rewind",
     "save_ticket",
-    "save_weights",
     "set_masks",
     "sparsity_report",
     "ticket_exists",
     "to_masked",
     "to_plain",
-    "weights_from_bytes",
-    "weights_to_bytes",
 ]

@@ -12,6 +12,7 @@ is a claim relative to these:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -23,21 +24,46 @@ from pipeline.tickets.masks import Masks
 Weights = list[np.ndarray]
 Control = Callable[[keras.Model, Masks, Weights, int], tuple[Masks, Weights]]
 
-_CONTROLS: dict[str, Control] = {}
+TICKET = "none"  # the ``control`` of a ticket itself: no control applied
 
 
-def register_control(name: str) -> Callable[[Control], Control]:
+@dataclass(frozen=True)
+class ControlInfo:
+    """A registered control: its function and how figures draw it."""
+
+    name: str
+    fn: Control
+    marker: str  # matplotlib marker of its lines
+
+
+_CONTROLS: dict[str, ControlInfo] = {}
+
+
+def register_control(name: str, marker: str = "D") -> Callable[[Control], Control]:
+    """Register ``fn`` as control ``name``. Its random draws are seeded per cell from the
+    run seed and the name (:meth:`pipeline.experiment.cells.Cell.seed`), so adding a
+    control never changes another's draws."""
+
     def wrap(fn: Control) -> Control:
-        if name in _CONTROLS:
+        if name in _CONTROLS or name == TICKET:
             raise ValueError(f"control {name!r} is already registered")
-        _CONTROLS[name] = fn
+        _CONTROLS[name] = ControlInfo(name, fn, marker)
         return fn
 
     return wrap
 
 
 def list_controls() -> list[str]:
-    return sorted(_CONTROLS)
+    """Registered control names, in registration order (the order of tables and figures)."""
+    return list(_CONTROLS)
+
+
+def control_marker(name: str) -> str:
+    """Figure marker of a control; tickets are circles, unknown names diamonds."""
+    if name == TICKET:
+        return "o"
+    info = _CONTROLS.get(name)
+    return info.marker if info is not None else "D"
 
 
 def apply_control(
@@ -49,13 +75,13 @@ def apply_control(
 ) -> tuple[Masks, Weights]:
     """Run control ``name``; feed the result to :func:`pipeline.tickets.rewind.rewind`."""
     try:
-        fn = _CONTROLS[name]
+        fn = _CONTROLS[name].fn
     except KeyError:
         raise ValueError(f"unknown control {name!r}; known: {', '.join(list_controls())}") from None
     return fn(model, dict(masks), list(weights), seed)
 
 
-@register_control("reinit")
+@register_control("reinit", marker="s")
 def reinit(model: keras.Model, masks: Masks, weights: Weights, seed: int) -> tuple[Masks, Weights]:
     """Same mask, weights from a fresh initialization of the same architecture."""
     with seeded(seed):
@@ -63,7 +89,7 @@ def reinit(model: keras.Model, masks: Masks, weights: Weights, seed: int) -> tup
     return masks, plain_weights(fresh)
 
 
-@register_control("random_mask")
+@register_control("random_mask", marker="^")
 def random_mask(
     model: keras.Model, masks: Masks, weights: Weights, seed: int
 ) -> tuple[Masks, Weights]:

@@ -12,44 +12,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import keras
 
 from pipeline.config import from_dict, setting
+from pipeline.policy_fields import PolicyFields, policy_fields
 from pipeline.tickets.conversion import masked_layers
 from pipeline.tickets.masked_layers import LAYER_KIND
 
-KINDS = ("conv", "depthwise", "dense")
-
 
 @dataclass
-class PruningPolicy:
-    strategy: Literal["global", "layerwise"] = setting(
-        "global", "global: one magnitude threshold over all pooled kernels; layerwise: per kernel"
-    )
-    fraction_per_level: float = setting(
-        0.2, "fraction f of the remaining prunable weights removed per level"
-    )
-    prunable: list[str] = setting(list(KINDS), "layer kinds that may be pruned")
-    first_conv_fraction: float | None = setting(
-        None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
-    )
-    classifier_fraction: float | None = setting(
-        None, "per-level fraction for the output Dense (null: like the others, 0: never)"
-    )
-    exclude: list[str] = setting([], "names of layers never pruned")
+class PruningPolicy(PolicyFields):
+    """The policy fields (declared in :class:`PolicyFields`) plus layers excluded by name."""
 
-    def __post_init__(self) -> None:
-        if self.strategy not in ("global", "layerwise"):
-            raise ValueError(f"strategy must be 'global' or 'layerwise', got {self.strategy!r}")
-        unknown = sorted(set(self.prunable) - set(KINDS))
-        if unknown:
-            raise ValueError(f"unknown layer kind {unknown[0]!r}; kinds: {', '.join(KINDS)}")
-        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction"):
-            value = getattr(self, name)
-            if value is not None and not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
+    exclude: list[str] = setting([], "names of layers never pruned")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -59,10 +36,9 @@ class PruningPolicy:
         return from_dict(cls, data)
 
     @classmethod
-    def from_settings(cls, settings: Any) -> PruningPolicy:
-        """Policy from any object (a settings section, say) with same-named attributes."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        return cls.from_dict({n: getattr(settings, n) for n in names if hasattr(settings, n)})
+    def from_settings(cls, settings: PolicyFields) -> PruningPolicy:
+        """Policy from the policy fields of ``settings`` (the job's ``prune`` section)."""
+        return cls.from_dict(policy_fields(settings))
 
     def fraction_for(self, tensor: KernelInfo) -> float:
         """Per-level pruning fraction of one kernel (0.0: never pruned)."""

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.store import ArtifactStore, StoreError
-from pipeline.tickets.weights_io import weights_from_bytes, weights_to_bytes
+from pipeline.weights_npz import weights_from_bytes, weights_to_bytes
 
 
 class CorruptCheckpoint(ValueError):

@@ -1,0 +1,108 @@
+"""Where everything lives below one run directory: the only place that spells its paths.
+
+A :class:`RunLayout` is just the run's URL, so it pickles into executor tasks; the driver's
+:class:`~pipeline.experiment.run_dir.RunDirectory` is a layout with the settings beside it.
+Directory methods return an :class:`~pipeline.store.ArtifactStore`; file methods return the
+file's path parts below the run directory (``store.read_bytes(*layout.masks(1, 0))``) or,
+for checkpoints, the checkpoint name inside its directory.
+
+::
+
+    settings.yaml  timings.json  results.{parquet,csv}  report.md  figures/
+    dense/epoch-EEE.npz  dense/optimizer-EEE.npz          (E = 0 is the initialization)
+    masks/L<level>-k<rewind>.npz
+    grid/L<level>/k<rewind>/<control>/  weights.npz masks.npz sparsity.csv ticket/ result.json
+    grid/histories.json
+    superseded/<time>/{masks,grid}/    (made from dense weights that were later recomputed)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pipeline.store import ArtifactStore
+
+if TYPE_CHECKING:
+    from pipeline.experiment.cells import Cell
+
+SETTINGS = "settings.yaml"
+TIMINGS = "timings.json"
+DENSE_DIR = "dense"
+MASKS_DIR = "masks"
+GRID_DIR = "grid"
+
+
+class RunLayout:
+    """Paths of one run, from its URL alone."""
+
+    # files inside a cell's directory
+    CELL_WEIGHTS = "weights"  # checkpoint name: the trained weights
+    CELL_MASKS = "masks.npz"  # the masks the cell trained under (a control's own)
+    CELL_SPARSITY = "sparsity.csv"
+    CELL_TICKET = "ticket"  # tickets only: compact mask + rewind weights
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"RunLayout({self.url!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunLayout) and other.url == self.url
+
+    def __hash__(self) -> int:
+        return hash(self.url)
+
+    @property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore(self.url)
+
+    # -- dense stage ---------------------------------------------------------------------
+    def dense_dir(self) -> ArtifactStore:
+        return self.store.child(DENSE_DIR)
+
+    @staticmethod
+    def dense_weights(epoch: int) -> str:
+        """Checkpoint name (in :meth:`dense_dir`) of the weights after ``epoch``."""
+        return f"epoch-{epoch:03d}"
+
+    @staticmethod
+    def dense_optimizer(epoch: int) -> str:
+        """Checkpoint name (in :meth:`dense_dir`) of the optimizer state after ``epoch``."""
+        return f"optimizer-{epoch:03d}"
+
+    # -- masks and grid ------------------------------------------------------------------
+    @staticmethod
+    def masks(level: int, rewind_epoch: int) -> tuple[str, ...]:
+        """The chain's masks for ``level`` (shared by the ticket and its controls)."""
+        return (MASKS_DIR, f"L{level}-k{rewind_epoch}.npz")
+
+    @staticmethod
+    def cell_parts(cell: Cell) -> tuple[str, ...]:
+        return (GRID_DIR, f"L{cell.level}", f"k{cell.rewind_epoch}", cell.control)
+
+    def cell_dir(self, cell: Cell) -> ArtifactStore:
+        """Directory of one cell's artifacts."""
+        return self.store.child(*self.cell_parts(cell))
+
+    def cell_result(self, cell: Cell) -> tuple[str, ...]:
+        """The cell's ``result.json``: written last, so its presence means finished."""
+        return (*self.cell_parts(cell), "result.json")
+
+    @staticmethod
+    def chain_after(level: int, rewind_epoch: int) -> list[tuple[str, ...]]:
+        """What the chain ``rewind_epoch`` made from its level-``level`` ticket directly:
+        the masks of level + 1 and every cell trained under them."""
+        return [RunLayout.masks(level + 1, rewind_epoch),
+                (GRID_DIR, f"L{level + 1}", f"k{rewind_epoch}")]
+
+    @staticmethod
+    def histories() -> tuple[str, ...]:
+        return (GRID_DIR, "histories.json")
+
+    # directories made from the dense weights, and where they go when those are recomputed
+    DERIVED_FROM_DENSE = (MASKS_DIR, GRID_DIR)
+
+    @staticmethod
+    def superseded(stamp: str) -> tuple[str, ...]:
+        return ("superseded", stamp)

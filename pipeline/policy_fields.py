@@ -1,0 +1,49 @@
+"""The pruning-policy fields, declared once.
+
+:class:`pipeline.tickets.PruningPolicy` (stored with every ticket) and the main job's
+``prune.*`` settings (:class:`pipeline.experiment.settings.PruneSettings`) both extend
+:class:`PolicyFields`. It lives outside ``pipeline.tickets`` because importing that package
+loads Keras, and the job's settings, ``--help`` included, load without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pipeline.config import check_choices, require, setting
+
+KINDS = ("conv", "depthwise", "dense")
+
+
+@dataclass
+class PolicyFields:
+    strategy: Literal["global", "layerwise"] = setting(
+        "global", "global: one magnitude threshold over all pooled kernels; layerwise: the "
+        "same fraction of every kernel"
+    )
+    fraction_per_level: float = setting(
+        0.2, "fraction f of the remaining prunable weights removed per level"
+    )
+    prunable: list[str] = setting(list(KINDS), "layer kinds that may be pruned")
+    first_conv_fraction: float | None = setting(
+        None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
+    )
+    classifier_fraction: float | None = setting(
+        None, "per-level fraction for the output Dense (null: like the others, 0: never)"
+    )
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for kind in self.prunable:
+            require(kind in KINDS, "prunable",
+                    f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}")
+        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction"):
+            value = getattr(self, name)
+            require(value is None or 0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
+
+
+def policy_fields(source: Any) -> dict[str, Any]:
+    """The :class:`PolicyFields` values of ``source`` (a PruneSettings, say), by name."""
+    return {f.name: getattr(source, f.name) for f in dataclasses.fields(PolicyFields)}
