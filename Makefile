@@ -35,9 +35,10 @@ lint: setup
 demo: setup
 	bash jobs/demo.sh $(DEMO_DIR)
 
-# make bench ARGS='--only reader_vs_decode' reruns a subset and keeps the other results.
+# make bench ARGS='--only reader_vs_decode' reruns a subset and keeps the other results
+# (benchmarks/harness/run_all.py; one folder per benchmark under benchmarks/).
 bench: setup
-	$(PY) benchmarks/run_all.py $(ARGS)
+	$(PY) -m benchmarks.harness.run_all $(ARGS)
 
 cluster-up: setup
 	$(PY) jobs/cluster.py up --state-dir $(CLUSTER_DIR)

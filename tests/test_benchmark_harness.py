@@ -11,23 +11,21 @@ from pathlib import Path
 
 import pytest
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
-sys.path.insert(0, str(BENCH_DIR))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import common  # noqa: E402
-import run_all  # noqa: E402
+from benchmarks.harness import common, run_all  # noqa: E402
 
+# The harness puts the repository root on a module's PYTHONPATH, so this import resolves.
 GOOD_MODULE = '''
-import sys
-sys.path.insert(0, {bench!r})
-from common import bench_main, make_result
+from benchmarks.harness.common import bench_main, make_result
 
 def run(size=10):
     return [make_result("fake_fast", [2.0 * size, 3.0 * size], [1.0 * size, 1.0 * size],
-                        target=1.5, better="higher", unit="items/s", inputs={{"size": size}})]
+                        target=1.5, better="higher", unit="items/s", inputs={"size": size})]
 
 if __name__ == "__main__":
-    bench_main(run, {{"size": 1}})
+    bench_main(run, {"size": 1})
 '''
 
 FAILING_MODULE = '''
@@ -45,7 +43,7 @@ json.dump([{"name": "fake_bad", "ratio": 1.0}], open(sys.argv[sys.argv.index("--
 def _module(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / "benchmarks" / f"{name}.py"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(text.format(bench=str(BENCH_DIR)) if "{bench" in text else text)
+    path.write_text(text)
     return path
 
 
@@ -110,6 +108,14 @@ def test_markdown_table():
     assert "| fast | 2.000 | >= 1.5 | yes | 2,500 |" in table[2]
     assert "| small | 0.300 | <= 0.2 | no |" in table[3]
     assert table[4].startswith("| broken | error |")
+
+
+def test_module_names_come_from_folders():
+    bench = run_all.Benchmark(run_all.BENCH_DIR / "grid_speedup" / "bench.py")
+    assert bench.module == "grid_speedup"
+    assert run_all.Benchmark(Path("elsewhere/single_file.py")).module == "single_file"
+    for registered in run_all.BENCHMARKS:  # every registered module is where it says
+        assert registered.path.exists(), registered.path
 
 
 def test_select_by_result_or_module_name():

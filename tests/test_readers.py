@@ -1,4 +1,5 @@
-"""Readers of an ingest output: metadata, validation, numpy and tf.data."""
+"""Reading an ingest output: metadata, validation, numpy and tf.data, and that its splits stay
+Petastorm datasets that petastorm itself reads."""
 
 from __future__ import annotations
 
@@ -102,12 +103,15 @@ def test_tf_dataset_shards_split_the_rows(sample_dataset):
 
 
 def test_shuffled_batches_keep_every_row_once_and_mix():
-    from pipeline.data.readers import _shuffled_batches
+    from pipeline.data.dataset import shuffled_chunks
 
     rows = [(np.full((2, 2, 3), i % 256, np.uint8), np.int32(i)) for i in range(1000)]
+    # Rows arrive in column chunks (a row group each), as the reader reads them.
+    chunks = [(np.stack([r[0] for r in rows[i:i + 70]]), np.array([r[1] for r in rows[i:i + 70]]))
+              for i in range(0, 1000, 70)]
 
     def run(seed, drop=False):
-        batches = list(_shuffled_batches(iter(rows), 64, 256, np.random.default_rng(seed), drop))
+        batches = list(shuffled_chunks(iter(chunks), 64, 256, np.random.default_rng(seed), drop))
         return [b[1].tolist() for b in batches], batches
 
     labels, batches = run(3)
@@ -119,3 +123,50 @@ def test_shuffled_batches_keep_every_row_once_and_mix():
     # A 256-row window: the first batch draws from the first 256 rows only, but not in order.
     assert max(labels[0]) < 256 and labels[0] != sorted(labels[0])
     assert [len(b) for b in run(3, drop=True)[0]] == [64] * 15
+
+
+def test_splits_stay_petastorm_datasets(spark, sample_dataset, tmp_path):
+    """petastorm's own readers still read every split, and our decoder returns exactly the
+    pixels of petastorm's image codec for every row."""
+    from petastorm import make_reader
+    from petastorm.spark import SparkDatasetConverter, make_spark_converter
+
+    url = split_url(sample_dataset, "val")
+    with make_reader(url, schema_fields=["image", "label"], reader_pool_type="dummy",
+                     shuffle_row_groups=False, num_epochs=1) as reader:
+        theirs = sorted((int(r.label), r.image.tobytes()) for r in reader)
+    x, y = load_numpy(url)
+    assert theirs == sorted(zip(y.tolist(), [a.tobytes() for a in x], strict=True))
+
+    spark.conf.set(SparkDatasetConverter.PARENT_CACHE_DIR_URL_CONF, (tmp_path / "cache").as_uri())
+    converter = make_spark_converter(spark.read.parquet(url).select("label"))
+    try:
+        assert len(converter) == 100
+        with converter.make_tf_dataset(batch_size=100, num_epochs=1, workers_count=1) as data:
+            labels = np.concatenate([batch.label.numpy() for batch in data])
+        assert sorted(labels.tolist()) == sorted(y.tolist())
+    finally:
+        converter.delete()
+
+
+def test_batches_do_not_depend_on_parallelism(sample_dataset):
+    """One seed, one sequence of batches, whatever the number of decode calls in flight; the
+    flips mirror about half of the images and nothing else changes."""
+    from pipeline.data.dataset import DatasetSplit
+
+    split = DatasetSplit.of(split_url(sample_dataset, "train"))
+
+    def epochs(parallel: int, flip: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+        data = split.batches(32, seed=7, num_epochs=2, parallel=parallel, flip=flip)
+        return [(x.numpy(), y.numpy()) for x, y in data]
+
+    one, four = epochs(1), epochs(4)
+    assert len(one) == len(four) == 20  # 2 epochs of 300 rows: 9 batches of 32 and one of 12
+    for (x1, y1), (x4, y4) in zip(one, four, strict=True):
+        np.testing.assert_array_equal(x1, x4)
+        np.testing.assert_array_equal(y1, y4)
+    plain = epochs(2, flip=False)
+    x_flip, x_plain = (np.concatenate([b[0] for b in run]) for run in (one, plain))
+    mirrored = np.array([not np.array_equal(a, b) for a, b in zip(x_flip, x_plain, strict=True)])
+    assert np.array_equal(x_flip[mirrored], x_plain[mirrored][:, :, ::-1])
+    assert 0.4 < mirrored.mean() < 0.6

@@ -5,14 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.train.rounds import (
-    RowSlice,
-    Share,
-    epoch_rounds,
-    list_row_groups,
-    plan_epoch,
-    read_share,
-)
+from pipeline.data.dataset import DatasetSplit
+from pipeline.train.rounds import RowSlice, epoch_rounds, plan_epoch
 
 GROUPS = [RowSlice(f"f{i}.parquet", 0, 0, n) for i, n in enumerate([500, 300, 120, 80, 7])]
 
@@ -54,11 +48,12 @@ def test_shares_read_back_exactly_the_split(sample_dataset):
     from pipeline.data.readers import load_numpy, split_url
 
     url = split_url(sample_dataset, "val")
-    groups = list_row_groups(url)
+    split = DatasetSplit.of(url)
+    groups = split.row_groups()
     assert sum(g.count for g in groups) == 100
     x_all, y_all = [], []
     for share in plan_epoch(groups, 2, 30, seed=0):
-        x, y = read_share(Share(url, tuple(share)))
+        x, y = split.read(share)
         assert x.dtype == np.uint8 and x.shape[1:] == (32, 32, 3) and len(x) == len(y) <= 30
         x_all.append(x)
         y_all.append(y)
@@ -67,5 +62,28 @@ def test_shares_read_back_exactly_the_split(sample_dataset):
     got = sorted(zip(y_got.tolist(), [a.tobytes() for a in x_got], strict=True))
     want = sorted(zip(y_ref.tolist(), [a.tobytes() for a in x_ref], strict=True))
     assert got == want
-    small, _ = read_share(Share(url, tuple(groups[:1])), image_size=16)
+    small, _ = split.read(groups[:1], image_size=16)
     assert small.shape[1:] == (16, 16, 3)
+
+
+def test_share_records_flip_half_the_images_the_same_way_every_time(sample_dataset):
+    from pipeline.data.readers import split_url
+    from pipeline.train.data_parallel import share_records
+    from pipeline.train.rounds import Share
+
+    url = split_url(sample_dataset, "val")
+    shares = [Share(url, tuple(s)) for s in plan_epoch(DatasetSplit.of(url).row_groups(), 2, 50,
+                                                       seed=0)]
+
+    def records(flip_seed):
+        return list(share_records(iter(shares), 10, None, flip_seed))
+
+    plain, flipped = records(None), records(11)
+    assert len(plain) == len(flipped) == 100
+    assert all(r[1].shape == (10,) and r[1].sum() == 1 for r in plain)  # one-hot labels
+    mirrored = [not np.array_equal(a[0], b[0]) for a, b in zip(plain, flipped, strict=True)]
+    assert all(np.array_equal(b[0], a[0][:, ::-1]) for a, b, m
+               in zip(plain, flipped, mirrored, strict=True) if m)
+    assert 30 < sum(mirrored) < 70
+    again = records(11)
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(flipped, again, strict=True))

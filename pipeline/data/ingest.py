@@ -1,12 +1,7 @@
 """The ingest: plan on the driver, decode on the executors, write Petastorm datasets.
 
-Output layout below the target URL::
-
-    train/  val/      Petastorm datasets (fields image, label, synset, source)
-    rejects/          Parquet (split, source, reason) of inputs that could not be decoded
-    classes.txt       one synset per line; a row's label is its line index
-    dataset.json      image_size, num_classes, rows per split, rejected, layout, created ...
-    _COMPLETE         written last
+The output's layout (``train/``, ``val/``, ``rejects/``, ``classes.txt``, ``dataset.json``,
+``_COMPLETE`` last) is owned by :mod:`pipeline.data.dataset`, which also writes the metadata.
 """
 
 from __future__ import annotations
@@ -34,6 +29,7 @@ from petastorm.unischema import dict_to_spark_row
 from pyspark import AccumulatorParam
 from pyspark.sql import Row, SparkSession
 
+from pipeline.data.dataset import IngestedDataset
 from pipeline.data.decode import RejectedImage, prepare_image
 from pipeline.data.layouts import SPLITS, IngestError, IngestPlan, plan_ingest
 from pipeline.data.output import StagedOutput, check_output
@@ -46,7 +42,6 @@ from pipeline.store import ArtifactStore, normalize_url
 
 log = logging.getLogger(__name__)
 
-FORMAT = "lottery-spark/imagenet-petastorm/1"
 REJECTS_SCHEMA = pa.schema(
     [("split", pa.string()), ("source", pa.string()), ("reason", pa.string())]
 )
@@ -263,10 +258,8 @@ def ingest_imagenet(
             rows[split], split_rejects = write_split(spark, plan, split, staging.url(split), config)
             rejects.extend(split_rejects)
         _write_rejects(staging, rejects)
-        staging.write_text("".join(f"{s}\n" for s in plan.classes), "classes.txt")
         seconds = time.monotonic() - start
-        info = {
-            "format": FORMAT,
+        IngestedDataset.write_metadata(staging, plan.classes, {
             "image_size": config.image_size,
             "num_classes": len(plan.classes),
             "rows": rows,
@@ -276,9 +269,7 @@ def ingest_imagenet(
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "seconds": round(seconds, 3),
             "settings": dataclasses.asdict(config),
-        }
-        staging.write_json(info, "dataset.json")
-        staging.mark_complete(info={"format": FORMAT, "created": info["created"]})
+        })
     result = IngestResult(output, plan.layout, len(plan.classes), rows, len(rejects), seconds)
     log.info(result.summary())
     return result

@@ -113,22 +113,17 @@ def finish_cell(
 def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
     import tensorflow as tf
 
-    from pipeline.data.readers import make_tf_dataset
+    from pipeline.data.dataset import DatasetSplit
 
-    # One reader thread keeps the row order fixed for the seed (see make_tf_dataset).
-    dataset = make_tf_dataset(ctx.train_url, ctx.batch_size, shuffle=True, seed=seed,
-                              workers_count=1 if ctx.deterministic else ctx.reader_workers,
-                              flip=ctx.train.augment)
-    size, classes = ctx.spec.image_size, ctx.num_classes
-
-    def prepare(x, y):  # noqa: ANN001, ANN202
-        if x.shape[1] != size:
-            x = tf.image.resize(x, (size, size), method="area")
-        return x, tf.one_hot(y, classes)
+    # Batches come in the seed's order however many decode calls run (reader_workers).
+    dataset = DatasetSplit.of(ctx.train_url).batches(
+        ctx.batch_size, shuffle=True, seed=seed, parallel=ctx.reader_workers,
+        flip=ctx.train.augment, image_size=ctx.spec.image_size)
+    classes = ctx.num_classes
 
     # Repeated, with explicit steps per epoch: each fit() call then reads exactly one
-    # pass (a fresh, reseeded reader) instead of running the generator dry.
-    return dataset.map(prepare, num_parallel_calls=tf.data.AUTOTUNE).repeat()
+    # pass (the next epoch, reseeded) instead of running the generator dry.
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, classes))).repeat()
 
 
 def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:

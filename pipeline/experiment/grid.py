@@ -89,6 +89,23 @@ def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # n
     return rows
 
 
+def train_cells(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # noqa: ANN001
+                retrain: bool = False) -> dict[Cell, dict[str, Any]]:
+    """Train ``cells`` of ``run`` now, as one wave of the grid; returns each cell's row.
+
+    For tools that train chosen cells outside :func:`run_grid` (a benchmark timing a wave,
+    a rerun of one cell). ``ctx`` is the job's (:meth:`RunDirectory.to_remote`) and the
+    cells' masks must exist (:func:`make_level_masks`). The cells run as in a wave of the
+    grid: parallel one-task Spark jobs (or Elephas in ``data_parallel`` mode), with its
+    retries and its progress log. Finished cells are returned as stored; with ``retrain``
+    their results are deleted first, so every cell trains again.
+    """
+    if retrain:
+        for cell in cells:
+            run.store.delete(*run.cell_result(cell))
+    return run_wave(spark, run, ctx, cells, Progress("grid cell", len(cells), log))
+
+
 def _record(cell: Cell, row: dict[str, Any], rows: dict, progress: Progress, attempt: int,
             run: RunDirectory) -> list[Cell]:
     rows[cell] = row

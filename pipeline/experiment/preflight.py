@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.data.readers import DatasetError, read_classes, split_url, validate_dataset
+from pipeline.data.dataset import DatasetError, IngestedDataset
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.models import list_models
 from pipeline.tickets.controls import list_controls
@@ -16,6 +16,8 @@ class PreflightError(ValueError):
 
 @dataclass(frozen=True)
 class DatasetFacts:
+    """What the job uses of its dataset: a small, picklable view of an IngestedDataset."""
+
     url: str
     train_url: str
     val_url: str
@@ -23,6 +25,18 @@ class DatasetFacts:
     num_classes: int
     train_rows: int
     val_rows: int
+
+    @classmethod
+    def of(cls, dataset: IngestedDataset, train_split: str, val_split: str) -> DatasetFacts:
+        return cls(
+            url=dataset.url,
+            train_url=dataset.split(train_split).url,
+            val_url=dataset.split(val_split).url,
+            image_size=dataset.image_size,
+            num_classes=len(dataset.classes),
+            train_rows=dataset.rows(train_split),
+            val_rows=dataset.rows(val_split),
+        )
 
 
 def _check(condition: bool, message: str) -> None:
@@ -52,38 +66,29 @@ def check_settings(s: PruneJobSettings) -> None:
 
 def check_dataset(s: PruneJobSettings) -> DatasetFacts:
     """The dataset exists, is an ingest output, and fits the model settings."""
+    dataset = IngestedDataset(s.data.url)
     try:
-        info = validate_dataset(s.data.url)
-        classes = read_classes(s.data.url)
+        dataset.validate()
     except DatasetError as exc:
         raise PreflightError(f"data.url: {exc}") from exc
-    stored = int(info.get("image_size", 0))
-    rows = info.get("rows", {})
-    _check(s.model.image_size <= stored,
+    facts = DatasetFacts.of(dataset, s.data.train_split, s.data.val_split)
+    _check(s.model.image_size <= facts.image_size,
            f"model.image_size: {s.model.image_size} exceeds the dataset's stored image size "
-           f"{stored}; re-ingest with --image-size {s.model.image_size} or lower the setting")
+           f"{facts.image_size}; re-ingest with --image-size {s.model.image_size} or lower the "
+           "setting")
     if s.data.num_classes:
-        _check(s.data.num_classes <= len(classes),
+        _check(s.data.num_classes <= facts.num_classes,
                f"data.num_classes: asks for {s.data.num_classes} classes but {s.data.url} has "
-               f"only {len(classes)}")
-        _check(s.data.num_classes == len(classes),
+               f"only {facts.num_classes}")
+        _check(s.data.num_classes == facts.num_classes,
                f"data.num_classes: {s.data.num_classes} is fewer than the dataset's "
-               f"{len(classes)} classes; ingest a subset with --classes "
+               f"{facts.num_classes} classes; ingest a subset with --classes "
                f"{s.data.num_classes} instead")
-    train_rows = int(rows.get(s.data.train_split, 0))
-    val_rows = int(rows.get(s.data.val_split, 0))
-    _check(train_rows > 0, f"data.train_split: {s.data.train_split!r} has no rows in "
+    _check(facts.train_rows > 0, f"data.train_split: {s.data.train_split!r} has no rows in "
            f"{s.data.url}")
-    _check(val_rows > 0, f"data.val_split: {s.data.val_split!r} has no rows in {s.data.url}")
-    return DatasetFacts(
-        url=s.data.url,
-        train_url=split_url(s.data.url, s.data.train_split),
-        val_url=split_url(s.data.url, s.data.val_split),
-        image_size=stored,
-        num_classes=len(classes),
-        train_rows=train_rows,
-        val_rows=val_rows,
-    )
+    _check(facts.val_rows > 0, f"data.val_split: {s.data.val_split!r} has no rows in "
+           f"{s.data.url}")
+    return facts
 
 
 def preflight(s: PruneJobSettings) -> DatasetFacts:

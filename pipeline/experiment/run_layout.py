@@ -85,9 +85,10 @@ class RunLayout:
         """Directory of one cell's artifacts."""
         return self.store.child(*self.cell_parts(cell))
 
-    def cell_result(self, cell: Cell) -> tuple[str, ...]:
+    @staticmethod
+    def cell_result(cell: Cell) -> tuple[str, ...]:
         """The cell's ``result.json``: written last, so its presence means finished."""
-        return (*self.cell_parts(cell), "result.json")
+        return (*RunLayout.cell_parts(cell), "result.json")
 
     @staticmethod
     def chain_after(level: int, rewind_epoch: int) -> list[tuple[str, ...]]:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import keras
 import numpy as np
 
+from pipeline.data.dataset import DatasetSplit
 from pipeline.logs import Progress
 from pipeline.models.spec import ModelSpec
 from pipeline.seeding import derive_seed
 from pipeline.train.elephas_rounds import RoundSparkModel
-from pipeline.train.rounds import RowSlice, epoch_rounds, share_records
+from pipeline.train.rounds import RowSlice, Share, epoch_rounds
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,28 @@ class EpochStats:
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in (
             "epoch", "images", "rounds", "loss", "accuracy", "seconds", "overhead_seconds")}
+
+
+def share_records(
+    shares: Iterator[Share],
+    num_classes: int,
+    image_size: int | None,
+    flip_seed: int | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``mapPartitions`` body: ``(image uint8, one-hot float32)`` records of the shares, the
+    numpy form Elephas' workers stack, decoded by the dataset's input path.
+
+    With ``flip_seed``, half of the images are mirrored left-right, drawn per image from the
+    seed and the share's slices (so the draws do not depend on which task reads the share).
+    """
+    from pipeline.train.devices import task_cpus
+
+    for share in shares:
+        key = None if flip_seed is None else derive_seed(flip_seed, repr(share.slices))
+        x, y = DatasetSplit.of(share.split_url).read(share.slices, image_size, flip_key=key,
+                                                     parallel=task_cpus())
+        onehot = np.eye(num_classes, dtype=np.float32)[y]
+        yield from zip(x, onehot, strict=True)
 
 
 def make_spark_model(

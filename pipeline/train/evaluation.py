@@ -1,6 +1,7 @@
 """Top-1, top-5 and cross-entropy of a model on a split, in one task or spread over many.
 
-The val split is read in bounded shares (see :mod:`pipeline.train.rounds`), never whole.
+The val split is read in bounded shares (planned by :mod:`pipeline.train.rounds`, decoded by
+the dataset's input path, :meth:`pipeline.data.dataset.DatasetSplit.read`), never whole.
 Each task returns sums (images, correct top-1, correct top-5, summed loss); the driver adds
 them, so the figures are exact whatever the number of shards. The loss is plain
 cross-entropy (no label smoothing), the same for the dense model and every grid cell.
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.data.dataset import DatasetSplit, RowSlice
 from pipeline.models.spec import ModelSpec
-from pipeline.train.rounds import RowSlice, Share, list_row_groups, plan_epoch, read_share
+from pipeline.train.devices import task_cpus
+from pipeline.train.rounds import Share, plan_epoch
 
 EVAL_SHARE_IMAGES = 1024  # images decoded at once per task: bounds evaluation memory
 
@@ -49,7 +52,8 @@ def evaluate_shares(
     """``[images, top1 hits, top5 hits, loss sum]`` of ``model`` over ``shares``."""
     total = np.zeros(4)
     for share in shares:
-        x, y = read_share(share, image_size)
+        split = DatasetSplit.of(share.split_url)
+        x, y = split.read(share.slices, image_size, parallel=task_cpus())
         if len(y):
             total += _sums(model, x, y, batch_size)
     return total
@@ -67,7 +71,7 @@ def eval_shares(
 ) -> list[Share]:
     """The split cut into equal shares of at most EVAL_SHARE_IMAGES images, a multiple of
     ``workers`` of them so every task gets about the same work."""
-    groups = list_row_groups(split_url) if groups is None else list(groups)
+    groups = DatasetSplit.of(split_url).row_groups() if groups is None else list(groups)
     plan = plan_epoch(groups, workers, EVAL_SHARE_IMAGES, seed=0)
     return [Share(split_url, tuple(s)) for s in plan]
 

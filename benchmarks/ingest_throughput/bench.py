@@ -1,8 +1,8 @@
 """Spark ingest throughput against a tight single-core Pillow loop, and local[2] vs local[1].
 
-Input: ImageNet-sized JPEGs (``imagenet_like.py``: 500×375, 45–110 KB, class folders), the
-train split plus a small val split, ingested at ``IngestSettings(image_size=160)`` (all other
-settings default).
+Input: ImageNet-sized JPEGs (``benchmarks/datasets/imagenet_like.py``: 500×375, 45–110 KB,
+class folders), the train split plus a small val split, ingested at
+``IngestSettings(image_size=160)`` (all other settings default).
 
 * ``ingest_vs_decode``: images/s of ``ingest_imagenet`` on a ``local[2]`` SparkSession ÷
   (images/s of a single-core loop over the same files × 2 cores). The loop does what the
@@ -13,12 +13,13 @@ settings default).
 * ``ingest_scaling``: ingest images/s with ``local[2]`` ÷ with ``local[1]``. Higher is better.
 
 A SparkSession's master cannot change within a process, so every ingest runs in a child
-process (``ingest_child.py``) with its own session. The child first ingests a small warm-up
-tree (untimed: Python worker start-up and JVM warm-up, which a real ImageNet ingest
-amortises), then the measured tree. Ingest time is the ingest's own ``seconds``: it counts
-planning, decoding, writing both Petastorm splits, the rejects file and the metadata, and
-excludes SparkSession start-up. Every repetition runs the loop, the local[2] and the local[1]
-ingest, in alternating order; the local[2] ingest of a repetition is used by both figures.
+process (``benchmarks/datasets/ingest_child.py``) with its own session. The child first
+ingests a small warm-up tree (untimed: Python worker start-up and JVM warm-up, which a real
+ImageNet ingest amortises), then the measured tree. Ingest time is the ingest's own
+``seconds``: it counts planning, decoding, writing both Petastorm splits, the rejects file and
+the metadata, and excludes SparkSession start-up. Every repetition runs the loop, the local[2]
+and the local[1] ingest, in alternating order; the local[2] ingest of a repetition is used by
+both figures.
 
 An ingest has a fixed cost that a few thousand images do not amortise (two Spark jobs per
 split with ``tasks_per_core`` tasks each, petastorm's metadata job, the output files). The
@@ -34,12 +35,12 @@ import os
 import shutil
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-from common import WORK_DIR, bench_main, make_result
-from imagenet_like import describe, make_tree, run_ingest_child
 from PIL import Image
+
+from benchmarks.datasets.imagenet_like import describe, make_tree, run_ingest_child
+from benchmarks.harness.common import ROOT, WORK_DIR, bench_main, make_result
 
 IMAGE_SIZE = 160
 JPEG_QUALITY = 90  # IngestSettings's default: the quality of the stored images
@@ -147,5 +148,5 @@ def run(
 QUICK = {"train": 300, "val": 30, "repetitions": 2}
 
 if __name__ == "__main__":
-    os.chdir(Path(__file__).resolve().parent.parent)
+    os.chdir(ROOT)
     bench_main(run, QUICK)

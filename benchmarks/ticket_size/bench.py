@@ -80,6 +80,6 @@ def run(repetitions: int = 1) -> list[dict]:
 
 
 if __name__ == "__main__":
-    from common import bench_main
+    from benchmarks.harness.common import bench_main
 
     bench_main(run)

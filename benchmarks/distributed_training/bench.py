@@ -28,7 +28,7 @@ project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and 
   in this process).
 * ``memory_growth``: peak resident set of the executors' Python workers (the largest
   ``VmHWM`` of any process under this one whose command line names ``pyspark.daemon`` or
-  ``pyspark/worker``; ``training_child.py`` polls them) during one epoch of dense training
+  ``pyspark/worker``; ``child.py`` beside this module polls them) during one epoch of dense training
   at dataset size 4D ÷ at size D, with the same ``images_per_task`` so that every task holds
   the same share: D = ``memory_base`` images in ``memory_base / (2 × memory_round)`` rounds,
   4D in four times as many. Each run is a fresh process with its own SparkSession (fresh
@@ -37,18 +37,14 @@ project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and 
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-from common import BENCH_DIR, WORK_DIR, bench_main, make_result
-from cpu_usage import available_cores, cpu_seconds
-from imagenet_like import describe, ensure_dataset, make_tree
+from benchmarks.datasets.imagenet_like import describe, ensure_dataset, make_tree
+from benchmarks.harness.common import ROOT, WORK_DIR, bench_main, make_result, run_child
+from benchmarks.harness.cpu_usage import available_cores, cpu_seconds
 
 IMAGE_SIZE = 64
 SOURCE_SIDE = 80  # rendered images are resized (shorter side) to IMAGE_SIZE by the ingest
@@ -228,14 +224,10 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
 
 
 def _memory_child(dataset: str, images_per_task: int, batch_size: int) -> dict[str, Any]:
-    result = WORK_DIR / "training-child.result.json"
-    cmd = [sys.executable, str(BENCH_DIR / "training_child.py"), "--dataset", dataset,
-           "--images-per-task", str(images_per_task), "--batch-size", str(batch_size),
-           "--master", MASTER, "--result", str(result)]
-    subprocess.run(cmd, check=True, cwd=BENCH_DIR.parent)
-    out = json.loads(result.read_text())
-    result.unlink()
-    return out
+    args = ["--dataset", dataset, "--images-per-task", str(images_per_task), "--batch-size",
+            str(batch_size), "--master", MASTER]
+    return run_child("benchmarks.distributed_training.child", args,
+                     WORK_DIR / "training-child.result.json")
 
 
 def memory(base: int, factor: int, round_images: int, batch_size: int, repetitions: int,
@@ -297,5 +289,5 @@ QUICK = {"train": 1024, "val": 50, "repetitions": 1, "images_per_task": 256,
          "memory_base": 256, "memory_round": 64, "memory_repetitions": 1}
 
 if __name__ == "__main__":
-    os.chdir(Path(__file__).resolve().parent.parent)
+    os.chdir(ROOT)
     bench_main(run, QUICK)

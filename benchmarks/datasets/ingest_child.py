@@ -1,6 +1,6 @@
 """One Spark ingest in its own process (a SparkSession's master is fixed once it starts).
 
-``python benchmarks/ingest_child.py --master local[N] --source SRC --output OUT
+``python -m benchmarks.datasets.ingest_child --master local[N] --source SRC --output OUT
 --image-size S --result FILE [--warmup-source SMALL]`` starts a SparkSession, optionally
 ingests ``SMALL`` first (untimed: starts the Python workers and warms the JVM), then ingests
 ``SRC`` and writes ``{"master", "seconds", "images", "images_per_s"}`` to ``FILE``. ``seconds``

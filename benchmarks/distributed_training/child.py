@@ -1,6 +1,6 @@
 """One Elephas dense-training run in its own process, with the executors' peak memory.
 
-``python benchmarks/training_child.py --dataset DS --images-per-task N --batch-size B
+``python -m benchmarks.distributed_training.child --dataset DS --images-per-task N --batch-size B
 --epochs E --result FILE [--master local[2]]`` starts a SparkSession (a fresh JVM and fresh
 Python workers), trains ``ModelSpec("mobilenet_v2", 64, classes, alpha=0.35)`` on the train
 split of ``DS`` for ``E`` epochs through the project's path (``list_row_groups``,

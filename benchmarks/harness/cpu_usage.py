@@ -2,6 +2,7 @@
 
 * :func:`cpu_seconds`: user + system CPU seconds of this process and every live descendant
   (a Spark JVM, the PySpark daemon and its Python workers): what a run actually got.
+* :func:`spark_python_workers`: the PySpark Python workers running under this process.
 * :func:`available_cores`: how many cores ``processes`` busy-looping processes get together,
   right now (CPU-seconds ÷ wall-seconds). On an idle 2-core machine this is about 2.0; when
   other tenants load the cores it drops, and a figure that needs two cores in parallel (a
@@ -44,3 +45,19 @@ def available_cores(processes: int = 2, seconds: float = 1.5) -> float:
         cpu, wall = (float(v) for v in out.split())
         total += cpu / wall
     return round(total, 2)
+
+
+def spark_python_workers() -> list[int]:
+    """PIDs of the PySpark Python workers below this process (the daemon's forked children):
+    a wave that runs on the same PIDs as the one before it started no fresh worker."""
+    import psutil
+
+    workers = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            parent = proc.parent()
+            if parent is not None and "pyspark.daemon" in " ".join(parent.cmdline()):
+                workers.append(proc.pid)
+        except psutil.Error:
+            pass
+    return sorted(workers)

@@ -1,0 +1,1 @@
+"""Inputs shared by several benchmarks: image trees, ingested datasets, prepared runs."""

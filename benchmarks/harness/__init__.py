@@ -1,0 +1,1 @@
+"""The benchmark harness: running the modules, result dicts, CPU accounting."""
