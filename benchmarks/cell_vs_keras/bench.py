@@ -153,7 +153,7 @@ def _overrides(image_size: int, epochs: int) -> list[str]:
 
 
 def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[int, int] = (1, 4),
-        repetitions: int = 3) -> list[dict[str, Any]]:
+        repetitions: int = 5) -> list[dict[str, Any]]:
     """Measure ``cell_vs_keras``; returns a one-element list."""
     short, long = epochs
     if not 1 <= short < long:

@@ -111,7 +111,7 @@ def _rounds(steps: dict[str, Callable[[], None]], rounds: int, offset: int
     return times
 
 
-def run(repetitions: int = 5, steps_per_repetition: int = 20, warmup: int = 3) -> list[dict]:
+def run(repetitions: int = 5, steps_per_repetition: int = 40, warmup: int = 3) -> list[dict]:
     """Time the three variants and return the two result dicts."""
     steps, extra = _variants()
     _rounds(steps, warmup, 0)
