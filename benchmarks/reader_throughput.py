@@ -122,7 +122,7 @@ def _measure(step: str, dataset: str, epochs: int, seed: int, expected: int,
     raise RuntimeError(f"{step}: three short reads in a row")
 
 
-def run(train: int = 2000, val: int = 100, repetitions: int = 3, epochs: int = 3
+def run(train: int = 2000, val: int = 100, repetitions: int = 5, epochs: int = 3
         ) -> list[dict[str, Any]]:
     """Measure ``reader_vs_decode``; returns a one-element list."""
     import cv2

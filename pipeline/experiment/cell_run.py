@@ -127,7 +127,7 @@ def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
 
 
 def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
-    """Train a cell in this process from its own Petastorm reader; returns its row."""
+    """Train a cell in this process, reading the split itself; returns its row."""
     import keras
 
     from pipeline.seeding import make_deterministic

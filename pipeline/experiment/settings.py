@@ -118,7 +118,7 @@ class GridSettings:
     )
     task_cpus: int = setting(1, "cores each grid task uses (spark.task.cpus)")
     max_failures: int = setting(2, "attempts of a grid cell before it is recorded as failed")
-    reader_workers: int = setting(2, "Petastorm reader threads per grid task")
+    reader_workers: int = setting(2, "parallel JPEG decode calls per grid task")
     batch_size: int = setting(
         0, "batch of a grid task (0 = the dense model's global batch: train.batch_size x "
         "Elephas workers, so tickets train with the same steps and schedule as dense)"
