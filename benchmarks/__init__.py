@@ -8,12 +8,12 @@ One folder per concern; every figure's definition is in its module's docstring::
                         ingest_child.py (an ingest in its own process), prepared_run.py
                         (a run directory with its dense stage and level-1 masks)
     ingest_throughput/  ingest_vs_decode, ingest_scaling
+    reader_throughput/  reader_vs_decode
     masking_overhead/   masking_overhead, mask_cost_vs_naive
     ticket_size/        ticket_size
     distributed_training/  distributed_vs_single, memory_growth (child.py: one training run)
     grid_speedup/       grid_speedup_vs_ideal
     cell_vs_keras/      cell_vs_keras
-    reader_throughput.py   reader_vs_decode (moves to reader_throughput/bench.py)
 
 Run one with ``python -m benchmarks.<folder>.bench [--quick]`` from the repository root, or
 all of them with ``make bench`` (``python -m benchmarks.harness.run_all``). Generated inputs

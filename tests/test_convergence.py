@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.data.dataset import DatasetSplit
 from pipeline.data.readers import load_numpy, split_url
 from pipeline.experiment.settings import TrainSettings
 from pipeline.models.spec import ModelSpec
@@ -25,7 +26,6 @@ from pipeline.seeding import make_deterministic
 from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed, evaluate_local
 from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
-from pipeline.train.rounds import list_row_groups
 
 WORKERS = 2
 BATCH = 32
@@ -72,7 +72,7 @@ def _distributed(spark, url: str, seed: int) -> tuple[float, int]:
     model = _spec(seed).build()
     steps = steps_per_epoch(1000, BATCH, WORKERS)
     spark_model = make_spark_model(model, job, make_optimizer(TRAIN, steps), make_loss(0.0))
-    groups = list_row_groups(train_url)
+    groups = DatasetSplit.of(train_url).row_groups()
     for epoch in range(1, EPOCHS + 1):
         train_epoch(spark.sparkContext, spark_model, job, groups, epoch)
     result = evaluate_distributed(spark.sparkContext, _spec(seed), model.get_weights(),

@@ -22,8 +22,12 @@ every prunable kernel masked, rewound to the initialization), whose batch is the
     does what ``train_in_task`` does with the reader taken out: ``clear_session``,
     ``make_deterministic`` with the cell's seed, ``prepare_model`` (masks, rewind), compile
     with the job's optimizer and loss, then ``long`` times ``model.fit`` for one epoch on the
-    split loaded beforehand, untimed, with ``load_numpy`` (uint8 images, one-hot labels,
-    batch ``ctx.batch_size``, shuffled) followed by ``evaluate_local`` on the val split.
+    split loaded beforehand, untimed, with ``load_numpy`` (uint8 images, one-hot labels),
+    followed by ``evaluate_local`` on the val split. The arrays reach ``fit`` as
+    ``tf.data.Dataset.from_tensor_slices(...).shuffle(n).batch(ctx.batch_size).repeat()``
+    with the cell's ``steps_per_epoch``, not as ``fit(x, y)``: with one inter-op thread (a
+    one-core task) Keras' numpy adapter stalls ~2.3 s in about half of the ``fit`` calls
+    (5.2 s epochs on 2.9 CPU-seconds, TensorFlow 2.19), which would flatter the cell.
   - Only training counts. A cell reports one figure, ``train_seconds`` (model build to last
     evaluation), and its fixed costs are large next to a few small epochs (tracing the
     training step alone takes longer than an epoch of 2,000 64-px images). So the figure is
@@ -39,9 +43,7 @@ every prunable kernel masked, rewound to the initialization), whose batch is the
 (build, masks, rewind, compile), evaluation after every epoch, the first epoch's extra
 (tracing), training at the baseline's rate, the input path's cost in steady epochs, and the
 rest (the cell's one-off costs that the baseline has not: building its dataset, the first
-pass's start). It also gives the figure in CPU-seconds instead of wall seconds
-(``per_cpu_second``: the wall figure needs a quiet machine, the CPU one hardly notices other
-processes), the all-inclusive ratio, one pass of the reader alone
+pass's start). It also gives the all-inclusive ratio, one pass of the reader alone
 (``pipeline.data.readers.make_tf_dataset`` over the train split, same batch) in images per
 wall second and per CPU-second of the worker, and the cores each side kept busy. An untimed
 warm-up trains both cells and runs the baseline once; repetitions rotate the order of the
@@ -72,6 +74,7 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
 
     devices = configure_task_devices(ctx.train.mixed_precision)
     import keras
+    import tensorflow as tf
 
     from pipeline.data.readers import load_numpy, make_tf_dataset
     from pipeline.experiment.cell_run import prepare_model
@@ -82,26 +85,27 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
     x, labels = load_numpy(ctx.train_url)
     y = np.eye(ctx.num_classes, dtype=np.float32)[labels]
     seed = cell.seed(ctx.run_seed)
+    steps = steps_per_epoch(ctx.train_images, ctx.batch_size)
+    in_memory = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+                 .batch(ctx.batch_size).repeat())
 
     keras.backend.clear_session()
     make_deterministic(seed, enabled=ctx.deterministic)
     start = time.monotonic()
     model, _, _ = prepare_model(ctx, cell)
-    steps = steps_per_epoch(ctx.train_images, ctx.batch_size)
     model.compile(optimizer=make_optimizer(ctx.train, steps),
                   loss=make_loss(ctx.train.label_smoothing))
     setup = time.monotonic() - start
-    fit, evaluation, fit_cpu, eval_cpu = [], [], [], []
+    fit, evaluation, fit_cpu = [], [], []
     for epoch in range(1, ctx.train.epochs + 1):
         cpu, start = time.process_time(), time.monotonic()
-        model.fit(x, y, batch_size=ctx.batch_size, epochs=epoch, initial_epoch=epoch - 1,
-                  shuffle=True, verbose=0)
+        model.fit(in_memory, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps,
+                  verbose=0)
         fit.append(time.monotonic() - start)
         fit_cpu.append(time.process_time() - cpu)
-        cpu, start = time.process_time(), time.monotonic()
+        start = time.monotonic()
         evaluate_local(model, ctx.val_url, ctx.spec.image_size, ctx.eval_batch_size)
         evaluation.append(time.monotonic() - start)
-        eval_cpu.append(time.process_time() - cpu)
 
     # The reader alone: one shuffled pass over the train split, batches counted, not used.
     cpu, start = time.process_time(), time.monotonic()
@@ -117,7 +121,6 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
         "fit_seconds": fit,
         "fit_cpu_seconds": fit_cpu,
         "eval_seconds": evaluation,
-        "eval_cpu_seconds": eval_cpu,
         "reader_images": read,
         "reader_seconds": reader_seconds,
         "reader_cpu_seconds": reader_cpu,
@@ -219,14 +222,6 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
         for cs, cl, b in zip(cells_short, cells_long, bases, strict=True)
     ]
     keras_epoch = [statistics.mean(b["fit_seconds"][short:]) for b in bases]
-    # The same in CPU-seconds (cell: this process and all its descendants; baseline: the
-    # worker's process time), which other tenants of a shared machine hardly disturb.
-    cell_epoch_cpu = [
-        (cl["cpu_seconds"] - sum(b["eval_cpu_seconds"][:long])
-         - cs["cpu_seconds"] + sum(b["eval_cpu_seconds"][:short])) / extra_epochs
-        for cs, cl, b in zip(cells_short, cells_long, bases, strict=True)
-    ]
-    keras_epoch_cpu = [statistics.mean(b["fit_cpu_seconds"][short:]) for b in bases]
 
     def med(values: list[float], digits: int = 2) -> float:
         return round(statistics.median(values), digits)
@@ -264,9 +259,10 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
         f"{extra_epochs}; baseline = mean model.fit seconds of epochs {short + 1}..{long}",
         "cell_side": "train_cells([cell], retrain=True): one grid task; train_seconds from its "
         f"result row; two run directories, train.epochs {short} and {long}",
-        "baseline": "model.fit on load_numpy arrays in a Spark task of the same session: "
-        f"prepare_model, the job's optimizer and loss, same batch and thread pools, {long} "
-        "epochs with evaluate_local after each",
+        "baseline": "model.fit on the load_numpy arrays in memory (from_tensor_slices, "
+        "shuffle, batch, repeat; the cell's steps per epoch) in a Spark task of the same "
+        "session: prepare_model, the job's optimizer and loss, same batch and thread pools, "
+        f"{long} epochs with evaluate_local after each",
         "evaluation_source": "the cell's own history" if cells_long[0]["own_eval_seconds"]
         else "the baseline's evaluate_local timings (same code, same worker, same repetition)",
         "cell_train_seconds": {s: [round(c["train_seconds"], 2) for c in out[s]]
@@ -285,18 +281,6 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
                                      for b in bases], 1),
             "what": "one shuffled pass of make_tf_dataset over the train split in the task, "
             f"workers_count={ctx.reader_workers}; CPU = all threads of the worker",
-        },
-        "per_cpu_second": {
-            "ratio": med([k / c for k, c in zip(keras_epoch_cpu, cell_epoch_cpu, strict=True)],
-                         3),
-            "per_repetition": [round(k / c, 3) for k, c in zip(keras_epoch_cpu, cell_epoch_cpu,
-                                                                strict=True)],
-            "cell_images_per_cpu_s": med([images / c for c in cell_epoch_cpu], 1),
-            "keras_images_per_cpu_s": med([images / k for k in keras_epoch_cpu], 1),
-            "what": "the figure's steady-state epochs in CPU-seconds: the cell's from this "
-            "process and all its descendants (JVM, Python workers: its reader threads "
-            "included), less the baseline's evaluation CPU; the baseline's from the worker's "
-            "process time over fit. Hardly disturbed by other processes on the machine",
         },
         "cores_busy": {
             "cell_wave": {s: [round(c["cpu_seconds"] / c["wave_seconds"], 2) for c in out[s]]

@@ -6,7 +6,7 @@ folders) ingested once at ``IngestSettings(image_size=64)`` under ``benchmarks/s
 project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and loss.
 
 * ``distributed_vs_single``: images/s of one epoch of ``train_epoch`` (the dense stage's path:
-  ``list_row_groups``, ``DataParallelJob``, ``make_spark_model``) on a ``local[2]``
+  ``DatasetSplit.row_groups``, ``DataParallelJob``, ``make_spark_model``) on a ``local[2]``
   SparkSession with 2 workers of ``batch_size`` each ÷ images/s of ``model.fit`` over the same
   images in this (the driver's) process, on the same 2 cores (TensorFlow's default thread
   pools), with batch ``batch_size × 2`` (the workers' global batch per step). Higher is better.
@@ -24,8 +24,8 @@ project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and 
   passes alone, images per CPU-second of both sides (``cpu_usage.cpu_seconds``: the driver
   and all its descendants) with the cores each side kept busy, a probe of the cores free on
   the machine (``cpu_usage.available_cores``), and an estimate without decoding (epoch seconds
-  minus, per round, ``images_per_task`` × the per-image decode time of ``read_share`` measured
-  in this process).
+  minus, per round, ``images_per_task`` × the per-image decode time of ``DatasetSplit.read``
+  measured in this process).
 * ``memory_growth``: peak resident set of the executors' Python workers (the largest
   ``VmHWM`` of any process under this one whose command line names ``pyspark.daemon`` or
   ``pyspark/worker``; ``child.py`` beside this module polls them) during one epoch of dense training
@@ -74,15 +74,15 @@ def _first_images(groups: list, count: int) -> list:
 
 
 def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
-    """All train images as (uint8 x, one-hot y) and the seconds per image of ``read_share``."""
+    """All train images as (uint8 x, one-hot y) and seconds per image of ``DatasetSplit.read``."""
     import numpy as np
 
-    from pipeline.train.rounds import Share, read_share
+    from pipeline.data.dataset import DatasetSplit
 
     xs, ys = [], []
     start = time.perf_counter()
     for group in groups:
-        x, y = read_share(Share(train_url, (group,)), IMAGE_SIZE)
+        x, y = DatasetSplit.of(train_url).read((group,), IMAGE_SIZE)
         xs.append(x)
         ys.append(y)
     per_image = (time.perf_counter() - start) / sum(len(y) for y in ys)
@@ -93,13 +93,13 @@ def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
 def throughput(train: int, val: int, repetitions: int, batch_size: int,
                images_per_task: int) -> dict[str, Any]:
     """Per-repetition images/s of both sides, and what ``inputs`` reports."""
+    from pipeline.data.dataset import DatasetSplit
     from pipeline.data.readers import read_classes, split_url
     from pipeline.experiment.settings import TrainSettings
     from pipeline.models.spec import ModelSpec
     from pipeline.spark_session import get_spark
     from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
     from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
-    from pipeline.train.rounds import list_row_groups
 
     if train % (WORKERS * images_per_task) or images_per_task % batch_size:
         raise ValueError("train must be a multiple of workers × images_per_task, and "
@@ -108,7 +108,7 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
     classes = len(read_classes(dataset))
     spec = ModelSpec("mobilenet_v2", IMAGE_SIZE, classes, alpha=0.35)
     train_url = split_url(dataset, "train")
-    groups = list_row_groups(train_url)
+    groups = DatasetSplit.of(train_url).row_groups()
     images = sum(g.count for g in groups)
     x, y, decode_per_image = _decode_all(train_url, groups, classes)
     settings = TrainSettings(epochs=repetitions + 1, batch_size=batch_size, augment=False,

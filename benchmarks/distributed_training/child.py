@@ -3,7 +3,7 @@
 ``python -m benchmarks.distributed_training.child --dataset DS --images-per-task N --batch-size B
 --epochs E --result FILE [--master local[2]]`` starts a SparkSession (a fresh JVM and fresh
 Python workers), trains ``ModelSpec("mobilenet_v2", 64, classes, alpha=0.35)`` on the train
-split of ``DS`` for ``E`` epochs through the project's path (``list_row_groups``,
+split of ``DS`` for ``E`` epochs through the project's path (``DatasetSplit.row_groups``,
 ``DataParallelJob``, ``make_spark_model``, ``train_epoch``), and writes to ``FILE``::
 
     {"peak_rss_mib", "peak_hwm_mib", "workers", "images", "rounds", "seconds", ...}
@@ -100,13 +100,13 @@ class WorkerMemory:
 
 def train(dataset: str, images_per_task: int, batch_size: int, epochs: int, master: str
           ) -> dict[str, Any]:
+    from pipeline.data.dataset import DatasetSplit
     from pipeline.data.readers import read_classes, split_url
     from pipeline.experiment.settings import TrainSettings
     from pipeline.models.spec import ModelSpec
     from pipeline.spark_session import default_parallelism, get_spark
     from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
     from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
-    from pipeline.train.rounds import list_row_groups
 
     classes = len(read_classes(dataset))
     with WorkerMemory() as memory:
@@ -117,7 +117,7 @@ def train(dataset: str, images_per_task: int, batch_size: int, epochs: int, mast
         try:
             workers = default_parallelism(spark)
             train_url = split_url(dataset, "train")
-            groups = list_row_groups(train_url)
+            groups = DatasetSplit.of(train_url).row_groups()
             images = sum(g.count for g in groups)
             spec = ModelSpec("mobilenet_v2", 64, classes, alpha=0.35)
             settings = TrainSettings(epochs=epochs, batch_size=batch_size, augment=False,

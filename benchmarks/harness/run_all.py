@@ -72,8 +72,7 @@ def _bench(name: str, *results: str) -> Benchmark:
 
 BENCHMARKS = (
     _bench("ingest_throughput", "ingest_vs_decode", "ingest_scaling"),
-    # Being rewritten in place; it moves to reader_throughput/bench.py afterwards.
-    Benchmark(BENCH_DIR / "reader_throughput.py", ("reader_vs_decode",)),
+    _bench("reader_throughput", "reader_vs_decode"),
     _bench("masking_overhead", "masking_overhead", "mask_cost_vs_naive"),
     _bench("ticket_size", "ticket_size"),
     _bench("distributed_training", "distributed_vs_single", "memory_growth"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipeline.data.dataset import DatasetSplit
 from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cell_run import finish_cell, prepare_model
 from pipeline.experiment.cells import Cell
@@ -19,7 +20,6 @@ from pipeline.experiment.run_dir import RunDirectory
 from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed
 from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
-from pipeline.train.rounds import list_row_groups
 
 
 def train_cell_data_parallel(
@@ -36,7 +36,7 @@ def train_cell_data_parallel(
     steps = steps_per_epoch(ctx.train_images, s.train.batch_size, n_workers)
     spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
                                    make_loss(s.train.label_smoothing))
-    groups = list_row_groups(ctx.train_url)
+    groups = DatasetSplit.of(ctx.train_url).row_groups()
     history = []
     for epoch in range(1, s.train.epochs + 1):
         stats = train_epoch(sc, spark_model, job, groups, epoch)

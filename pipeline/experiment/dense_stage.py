@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.data.dataset import DatasetSplit
 from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.models.spec import ModelSpec
@@ -29,7 +30,6 @@ from pipeline.train.checkpoints import (
 from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed
 from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
-from pipeline.train.rounds import list_row_groups
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
         steps = steps_per_epoch(facts.train_rows, s.train.batch_size, n_workers)
         spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
                                        make_loss(s.train.label_smoothing), optimizer_state)
-        groups = list_row_groups(facts.train_url)
+        groups = DatasetSplit.of(facts.train_url).row_groups()
         log.info("dense: %d epochs on %d workers, rounds of at most %d images per worker",
                  epochs, n_workers, s.train.round_images_per_worker)
         for epoch in range(done_through + 1, epochs + 1):

@@ -15,11 +15,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import numpy as np
+from pipeline.data.dataset import RowSlice
 
-from pipeline.data.dataset import DatasetSplit, RowSlice
-
-__all__ = ["RowSlice", "Share", "epoch_rounds", "list_row_groups", "plan_epoch", "read_share"]
+__all__ = ["RowSlice", "Share", "epoch_rounds", "plan_epoch"]
 
 
 @dataclass(frozen=True)
@@ -79,11 +77,3 @@ def epoch_rounds(
 
 # Reading belongs to pipeline.data.dataset; these two names remain for callers not yet
 # moved over (the dense and data-parallel stages, benchmarks, the convergence test).
-def list_row_groups(split_url: str) -> list[RowSlice]:
-    """Every row group of a split, as whole-group slices, in file order (footers only)."""
-    return DatasetSplit.of(split_url).row_groups()
-
-
-def read_share(share: Share, image_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One share decoded to ``x`` uint8 ``[n, N, N, 3]`` and ``y`` int32 ``[n]``."""
-    return DatasetSplit.of(share.split_url).read(share.slices, image_size)

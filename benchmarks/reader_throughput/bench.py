@@ -1,7 +1,7 @@
 """The training input path against raw JPEG decoding, per core.
 
-Dataset: the ImageNet-sized tree of ``imagenet_like.py`` ingested once at image_size 160
-(kept under ``benchmarks/scratch``); the train split is read.
+Dataset: the ImageNet-sized tree of ``benchmarks/datasets/imagenet_like.py`` ingested once at
+image_size 160 (kept under ``benchmarks/scratch``); the train split is read.
 
 * ``reader_vs_decode``: images per CPU-second of ``DatasetSplit.batches`` (the path grid
   tasks train from, :mod:`pipeline.data.dataset`: pyarrow row-group reads, shuffled row
@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import bench_main, make_result
-from imagenet_like import describe, ensure_dataset, make_tree
+
+from benchmarks.datasets.imagenet_like import describe, ensure_dataset, make_tree
+from benchmarks.harness.common import bench_main, make_result
 
 IMAGE_SIZE = 160
 BATCH_SIZE = 64
