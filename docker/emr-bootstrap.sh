@@ -18,7 +18,7 @@ set -euo pipefail
 readonly APP_HOME=/opt/lottery-spark
 readonly VENV="${APP_HOME}/venv"
 
-# Keep in step with pyproject.toml and docker/Dockerfile (tests/test_deploy.py checks).
+# Keep in step with pyproject.toml and docker/Dockerfile (tests/deploy/test_deploy.py checks).
 readonly PINS=(
   elephas==7.3.0
   tensorflow==2.19.1

@@ -1,0 +1,107 @@
+"""The main job end to end in Spark local mode on the ingested digits sample."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.experiment.cells import Cell
+from pipeline.experiment.job import run_prune_job
+from pipeline.experiment.run_layout import RunLayout
+from pipeline.store import ArtifactStore
+from pipeline.tickets import load_ticket, masks_from_bytes
+from pipeline.train.checkpoints import load_checkpoint
+from tests.support.job_settings import tiny_settings
+
+EXPECTED_CELLS = [
+    (level, k, control)
+    for level in (1, 2)
+    for k in (0, 1)
+    for control in ("none", "reinit", "random_mask")
+]
+
+
+@pytest.fixture(scope="module")
+def mobilenet_run(spark, sample_dataset, tmp_path_factory):
+    output = tmp_path_factory.mktemp("runs")
+    settings = tiny_settings(sample_dataset, str(output))
+    return run_prune_job(settings, spark=spark)
+
+
+def test_results_table_has_exactly_the_expected_rows(mobilenet_run):
+    store = ArtifactStore(mobilenet_run.run_url)
+    table = pd.read_csv(store.path("results.csv"))
+    parquet = pd.read_parquet(store.path("results.parquet"))
+    assert len(table) == len(parquet) == 1 + len(EXPECTED_CELLS)
+    assert (table["status"] == "ok").all(), table[["cell", "error"]]
+    dense = table[table["level"] == 0]
+    assert len(dense) == 1 and dense["control"].item() == "none"
+    cells = {(int(r.level), int(r.rewind_epoch), r.control) for r in table[table.level > 0]
+             .itertuples()}
+    assert cells == set(EXPECTED_CELLS)
+    for column in ("top1", "top5", "val_loss", "best_epoch", "train_seconds", "seed"):
+        assert table[column].notna().all(), column
+    assert ((table["top1"] >= 0) & (table["top1"] <= table["top5"]) & (table["top5"] <= 1)).all()
+
+
+def test_weights_remaining_follow_the_imp_schedule(mobilenet_run):
+    table = pd.read_csv(ArtifactStore(mobilenet_run.run_url).path("results.csv"))
+    for level in (1, 2):
+        rows = table[table["level"] == level]
+        # global pruning keeps round(pool * 0.5 ** L) weights: exact to one weight
+        np.testing.assert_allclose(rows["weights_remaining_prunable"], 0.5**level, atol=1e-5)
+        assert (rows["weights_remaining_overall"] > rows["weights_remaining_prunable"]).all()
+    assert table.loc[table.level == 0, "weights_remaining_prunable"].item() == 1.0
+
+
+def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
+    run = RunLayout(mobilenet_run.run_url)
+    for level, k, control in EXPECTED_CELLS:
+        cell = Cell(level, k, control)
+        cell_store = run.cell_dir(cell)
+        assert cell_store.read_json("result.json")["status"] == "ok"
+        trained = load_checkpoint(cell_store, "weights")
+        own = masks_from_bytes(cell_store.read_bytes("masks.npz"))
+        chain = masks_from_bytes(run.store.read_bytes(*run.masks(level, k)))
+        ticket = load_ticket(run.cell_dir(Cell(level, k)), "ticket")
+        for name, index in ticket.kernel_index.items():
+            assert np.all(trained[index][~own[name]] == 0.0), (cell.name, name)
+            assert int(own[name].sum()) == int(chain[name].sum())  # same per-layer sparsity
+            if control == "random_mask":
+                trivial = own[name].all() or not own[name].any()  # only one such mask
+                assert trivial or not np.array_equal(own[name], chain[name]), name
+            else:
+                np.testing.assert_array_equal(own[name], chain[name])
+            assert np.all(ticket.weights[index][~ticket.masks[name]] == 0.0)
+
+
+def test_level_two_masks_nest_inside_level_one(mobilenet_run):
+    run = RunLayout(mobilenet_run.run_url)
+    for k in (0, 1):
+        first = masks_from_bytes(run.store.read_bytes(*run.masks(1, k)))
+        second = masks_from_bytes(run.store.read_bytes(*run.masks(2, k)))
+        for name in first:
+            assert not np.any(second[name] & ~first[name]), name
+
+
+def test_tickets_rewind_to_the_dense_checkpoint(mobilenet_run):
+    run = RunLayout(mobilenet_run.run_url)
+    for k in (0, 1):
+        rewind_point = load_checkpoint(run.dense_dir(), run.dense_weights(k))
+        ticket = load_ticket(run.cell_dir(Cell(1, k)), "ticket")
+        for i, (stored, dense) in enumerate(zip(ticket.weights, rewind_point, strict=True)):
+            kept = stored != 0
+            np.testing.assert_array_equal(stored[kept], dense[kept], err_msg=f"weight {i}")
+
+
+def test_report_and_figures_exist(mobilenet_run):
+    run = ArtifactStore(mobilenet_run.run_url)
+    report = run.read_text("report.md")
+    assert "figures/accuracy_vs_weights.png" in report
+    assert "L2-k1-random_mask" in report
+    for name in ("accuracy_vs_weights", "early_stop_vs_weights", "layer_sparsity"):
+        data = run.read_bytes("figures", f"{name}.png")
+        assert data.startswith(b"\x89PNG") and len(data) > 5_000
+    timings = run.read_json("timings.json")
+    assert timings["dense"] > 0 and timings["grid"] > 0

@@ -1,0 +1,38 @@
+"""RunLayout: the only place that spells paths below a run directory."""
+
+from __future__ import annotations
+
+import pickle
+
+from pipeline.experiment.cells import Cell
+from pipeline.experiment.preflight import DatasetFacts
+from pipeline.experiment.run_dir import RunDirectory
+from pipeline.experiment.run_layout import RunLayout
+from pipeline.models.spec import ModelSpec
+from pipeline.tickets.masked_spec import MaskedSpec
+from tests.support.job_settings import tiny_settings
+
+
+def test_paths_of_one_run(tmp_path):
+    layout = RunLayout(f"file://{tmp_path}/run-abc")
+    assert layout.masks(2, 1) == ("masks", "L2-k1.npz")
+    assert layout.cell_result(Cell(1, 0, "reinit")) == ("grid", "L1", "k0", "reinit",
+                                                         "result.json")
+    assert layout.cell_dir(Cell(1, 0)).root.endswith("/run-abc/grid/L1/k0/none")
+    assert layout.dense_weights(3) == "epoch-003" and layout.dense_optimizer(3) == "optimizer-003"
+    assert layout.chain_after(1, 2) == [("masks", "L2-k2.npz"), ("grid", "L2", "k2")]
+    assert pickle.loads(pickle.dumps(layout)).url == layout.url
+
+
+def test_remote_context_is_derived_from_the_run(tmp_path):
+    settings = tiny_settings("unused", str(tmp_path), "grid.batch_size=0", "train.batch_size=8")
+    run = RunDirectory(settings)
+    facts = DatasetFacts(url="d", train_url="d/train", val_url="d/val", image_size=32,
+                         num_classes=10, train_rows=300, val_rows=100)
+    ctx = run.to_remote(facts, ModelSpec("lenet_300_100", 16, 10), dense_workers=3,
+                        policy={"strategy": "global"})
+    assert type(ctx.layout) is RunLayout and ctx.layout.url == run.url  # no settings inside
+    assert isinstance(ctx.spec, MaskedSpec)
+    assert ctx.batch_size == 24  # the dense model's global batch: 8 x 3 workers
+    assert ctx.deterministic == settings.run.deterministic
+    assert pickle.loads(pickle.dumps(ctx)) == ctx  # picklable for Spark tasks
