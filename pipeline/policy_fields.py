@@ -31,7 +31,15 @@ class PolicyFields:
         None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
     )
     classifier_fraction: float | None = setting(
-        None, "per-level fraction for the output Dense (null: like the others, 0: never)"
+        None, "per-level fraction for the output Dense (null: half of fraction_per_level, as "
+        "in Frankle & Carbin; equal to fraction_per_level: like the others; 0: never)"
+    )
+    min_layer_density: float | None = setting(
+        None, "floor on the fraction of weights every prunable kernel keeps (its largest "
+        "magnitudes), so that no layer is emptied (null: no floor)"
+    )
+    keep_depthwise_channels: bool = setting(
+        False, "keep the largest weight of every depthwise channel, so that no channel is emptied"
     )
 
     def __post_init__(self) -> None:
@@ -39,7 +47,8 @@ class PolicyFields:
         for kind in self.prunable:
             require(kind in KINDS, "prunable",
                     f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}")
-        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction"):
+        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction",
+                     "min_layer_density"):
             value = getattr(self, name)
             require(value is None or 0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
 

@@ -6,8 +6,9 @@ momentum 0.9, SGD with momentum, cosine schedule, no augmentation) at ``image_si
 data set of ``imagenet_like.make_tree`` at 80×80 ingested at ``image_size``, one pruning
 level, rewind point 0, no controls; two of them, identical but for ``train.epochs`` (``short``
 and ``long`` of ``epochs``). The cell timed is the level-1 ticket ``L1-k0-none`` (half of
-every prunable kernel masked, rewound to the initialization), whose batch is the job's
-(``ctx.batch_size``: the dense global batch).
+every prunable kernel masked, rewound to the initialization), trained by the dense stage's
+procedure: ``ctx.workers`` replicas of batch ``train.batch_size``, one after another in the
+task, averaged every round.
 
 * ``cell_vs_keras``: a cell's training images/s in steady-state epochs ÷ images/s of
   ``model.fit`` on the same images already in memory. Higher is better; the target is 0.9.
@@ -24,7 +25,7 @@ every prunable kernel masked, rewound to the initialization), whose batch is the
     with the job's optimizer and loss, then ``long`` times ``model.fit`` for one epoch on the
     split loaded beforehand, untimed, with ``load_numpy`` (uint8 images, one-hot labels),
     followed by ``evaluate_local`` on the val split. The arrays reach ``fit`` as
-    ``tf.data.Dataset.from_tensor_slices(...).shuffle(n).batch(ctx.batch_size).repeat()``
+    ``tf.data.Dataset.from_tensor_slices(...).shuffle(n).batch(batch).repeat()``
     with the cell's ``steps_per_epoch``, not as ``fit(x, y)``: with one inter-op thread (a
     one-core task) Keras' numpy adapter stalls ~2.3 s in about half of the ``fit`` calls
     (5.2 s epochs on 2.9 CPU-seconds, TensorFlow 2.19), which would flatter the cell.
@@ -80,14 +81,16 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
     from pipeline.experiment.cell_run import prepare_model
     from pipeline.seeding import make_deterministic
     from pipeline.train.evaluation import evaluate_local
-    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+    from pipeline.train.optimizers import make_loss, make_optimizer
 
     x, labels = load_numpy(ctx.train_url)
     y = np.eye(ctx.num_classes, dtype=np.float32)[labels]
     seed = cell.seed(ctx.run_seed)
-    steps = steps_per_epoch(ctx.train_images, ctx.batch_size)
+    batch = ctx.train.batch_size
+    # the cell's images per epoch (whole global batches), at the replicas' batch
+    steps = ctx.procedure(seed).steps_per_epoch * ctx.workers
     in_memory = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
-                 .batch(ctx.batch_size).repeat())
+                 .batch(batch, drop_remainder=True).repeat())
 
     keras.backend.clear_session()
     make_deterministic(seed, enabled=ctx.deterministic)
@@ -109,7 +112,7 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
 
     # The reader alone: one shuffled pass over the train split, batches counted, not used.
     cpu, start = time.process_time(), time.monotonic()
-    batches = make_tf_dataset(ctx.train_url, ctx.batch_size, shuffle=True, seed=seed + 1,
+    batches = make_tf_dataset(ctx.train_url, batch, shuffle=True, seed=seed + 1,
                               workers_count=ctx.reader_workers)
     read = sum(int(images.shape[0]) for images, _ in batches)
     reader_seconds, reader_cpu = time.monotonic() - start, time.process_time() - cpu
@@ -180,7 +183,8 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
         ctx = prepared[long].ctx
         print(f"cell_vs_keras: run directories ready "
               f"({sum(p.seconds for p in prepared.values()):.1f}s); cell {cell.name}, "
-              f"batch {ctx.batch_size}, {ctx.train_images} images", flush=True)
+              f"batch {ctx.train.batch_size} x {ctx.workers} replicas, "
+              f"{ctx.train_images} images", flush=True)
 
         def measure(side: str) -> dict[str, Any]:
             if side == "keras":
@@ -250,7 +254,8 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
         "master": MASTER,
         "task_cpus": settings[long].grid.task_cpus,
         "tensorflow_threads": bases[0]["devices"],
-        "batch_size": ctx.batch_size,
+        "batch_size": ctx.train.batch_size,
+        "replicas": ctx.workers,
         "train_images": images,
         "deterministic": ctx.deterministic,
         "reader_workers": ctx.reader_workers,

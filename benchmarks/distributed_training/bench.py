@@ -6,7 +6,7 @@ folders) ingested once at ``IngestSettings(image_size=64)`` under ``benchmarks/s
 project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and loss.
 
 * ``distributed_vs_single``: images/s of one epoch of ``train_epoch`` (the dense stage's path:
-  ``DatasetSplit.row_groups``, ``DataParallelJob``, ``make_spark_model``) on a ``local[2]``
+  ``DatasetSplit.row_groups``, ``TrainingProcedure``, ``make_spark_model``) on a ``local[2]``
   SparkSession with 2 workers of ``batch_size`` each ÷ images/s of ``model.fit`` over the same
   images in this (the driver's) process, on the same 2 cores (TensorFlow's default thread
   pools), with batch ``batch_size × 2`` (the workers' global batch per step). Higher is better.
@@ -37,6 +37,7 @@ project's optimizer (``TrainSettings`` defaults: SGD, momentum 0.9, cosine) and 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import statistics
 import time
@@ -98,8 +99,9 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
     from pipeline.experiment.settings import TrainSettings
     from pipeline.models.spec import ModelSpec
     from pipeline.spark_session import get_spark
-    from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
-    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+    from pipeline.train.data_parallel import make_spark_model, train_epoch
+    from pipeline.train.optimizers import make_loss, make_optimizer
+    from pipeline.train.procedure import TrainingProcedure
 
     if train % (WORKERS * images_per_task) or images_per_task % batch_size:
         raise ValueError("train must be a multiple of workers × images_per_task, and "
@@ -113,13 +115,13 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
     x, y, decode_per_image = _decode_all(train_url, groups, classes)
     settings = TrainSettings(epochs=repetitions + 1, batch_size=batch_size, augment=False,
                              round_images_per_worker=images_per_task)
-    steps = steps_per_epoch(images, batch_size, WORKERS)
+    job = TrainingProcedure(spec, train_url, classes, images, WORKERS, batch_size,
+                            images_per_task, augment=False, seed=0)
+    steps = job.steps_per_epoch
     global_batch = batch_size * WORKERS
 
     spark = get_spark("bench-distributed", master=MASTER, conf=SPARK_CONF)
     sc = spark.sparkContext
-    job = DataParallelJob(spec, train_url, classes, WORKERS, images_per_task, batch_size,
-                          augment=False, seed=0)
     spark_model = make_spark_model(spec.build(), job, make_optimizer(settings, steps),
                                    make_loss(0.0))
     single = spec.build()
@@ -128,7 +130,9 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
 
     load_before = os.getloadavg()
     start = time.monotonic()
-    warm = train_epoch(sc, spark_model, job, _first_images(groups, WORKERS * images_per_task), 0)
+    warm_job = dataclasses.replace(job, train_images=WORKERS * images_per_task)
+    warm = train_epoch(sc, spark_model, warm_job, _first_images(groups, WORKERS * images_per_task),
+                       0)
     warm_distributed = time.monotonic() - start
     start = time.monotonic()
     warm_n = 2 * images_per_task

@@ -4,7 +4,7 @@
 --epochs E --result FILE [--master local[2]]`` starts a SparkSession (a fresh JVM and fresh
 Python workers), trains ``ModelSpec("mobilenet_v2", 64, classes, alpha=0.35)`` on the train
 split of ``DS`` for ``E`` epochs through the project's path (``DatasetSplit.row_groups``,
-``DataParallelJob``, ``make_spark_model``, ``train_epoch``), and writes to ``FILE``::
+``TrainingProcedure``, ``make_spark_model``, ``train_epoch``), and writes to ``FILE``::
 
     {"peak_rss_mib", "peak_hwm_mib", "workers", "images", "rounds", "seconds", ...}
 
@@ -105,8 +105,9 @@ def train(dataset: str, images_per_task: int, batch_size: int, epochs: int, mast
     from pipeline.experiment.settings import TrainSettings
     from pipeline.models.spec import ModelSpec
     from pipeline.spark_session import default_parallelism, get_spark
-    from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
-    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+    from pipeline.train.data_parallel import make_spark_model, train_epoch
+    from pipeline.train.optimizers import make_loss, make_optimizer
+    from pipeline.train.procedure import TrainingProcedure
 
     classes = len(read_classes(dataset))
     with WorkerMemory() as memory:
@@ -122,9 +123,9 @@ def train(dataset: str, images_per_task: int, batch_size: int, epochs: int, mast
             spec = ModelSpec("mobilenet_v2", 64, classes, alpha=0.35)
             settings = TrainSettings(epochs=epochs, batch_size=batch_size, augment=False,
                                      round_images_per_worker=images_per_task)
-            job = DataParallelJob(spec, train_url, classes, workers, images_per_task,
-                                  batch_size, augment=False, seed=0)
-            optimizer = make_optimizer(settings, steps_per_epoch(images, batch_size, workers))
+            job = TrainingProcedure(spec, train_url, classes, images, workers, batch_size,
+                                    images_per_task, augment=False, seed=0)
+            optimizer = make_optimizer(settings, job.steps_per_epoch)
             spark_model = make_spark_model(spec.build(), job, optimizer, make_loss(0.0))
             history = []
             for epoch in range(1, epochs + 1):

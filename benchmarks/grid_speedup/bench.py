@@ -176,7 +176,8 @@ def run(train: int = 600, val: int = 100, model: str = "conv4", epochs: int = 1,
         "reach its ideal while another process holds a core)",
         "cpu_accounting": "cores busy = user+system CPU of this process and all its "
         "descendants (JVM, Python workers) / wave wall time",
-        "cell_batch_size": prepared.ctx.batch_size,
+        "cell_batch_size": prepared.ctx.train.batch_size,
+        "cell_replicas": prepared.ctx.workers,
         "warmup": "untimed: the same K cells as one wave, so every Python worker has trained "
         "cells identical to the timed ones",
         "warmup_seconds": round(warm["seconds"], 2),

@@ -1,6 +1,8 @@
 """What an executor needs to train a grid cell: small, picklable, derived from the run.
 
-Made by :meth:`pipeline.experiment.run_dir.RunDirectory.to_remote`, never by hand.
+Made by :meth:`pipeline.experiment.run_dir.RunDirectory.to_remote`, never by hand. Cells
+train with the dense stage's procedure: as many replicas as it had workers, each with
+``train.batch_size``, so a ticket takes the dense model's steps under its schedule.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.experiment.run_layout import RunLayout
-from pipeline.experiment.settings import PruneJobSettings, TrainSettings
+from pipeline.experiment.settings import TrainSettings
 from pipeline.tickets.masked_spec import MaskedSpec
+from pipeline.train.procedure import TrainingProcedure
 
 
 @dataclass(frozen=True)
@@ -22,16 +25,15 @@ class CellContext:
     num_classes: int
     train_images: int
     train: TrainSettings
-    batch_size: int  # per grid task (task mode)
+    workers: int  # the dense stage's Elephas workers: every cell trains with as many replicas
+    rewind_optimizer: str  # rewind.optimizer: reset or restore
     policy: dict[str, Any]
     run_seed: int
     reader_workers: int
     eval_batch_size: int
     deterministic: bool
 
-
-def cell_batch_size(settings: PruneJobSettings, dense_workers: int) -> int:
-    """A grid task's batch: by default the dense model's global batch (each Elephas step
-    averages ``dense_workers`` batches), so a ticket takes as many optimizer steps per epoch,
-    under the same schedule, as the dense model it is compared with."""
-    return settings.grid.batch_size or settings.train.batch_size * dense_workers
+    def procedure(self, seed: int) -> TrainingProcedure:
+        """The dense stage's training procedure for a cell trained with ``seed``."""
+        return TrainingProcedure.of(self.train, self.spec, self.train_url, self.num_classes,
+                                    self.train_images, self.workers, seed, self.deterministic)

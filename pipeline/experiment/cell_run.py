@@ -1,11 +1,13 @@
 """Training one grid cell: rewind, apply the control, train with the mask held, record it.
 
-The same steps serve both grid modes: in ``task`` mode :func:`run_cell_task` runs inside a
-Spark task (one cell per task, data read by that task straight from the Petastorm split);
-in ``data_parallel`` mode the driver trains the cell with Elephas across all executors
-(:mod:`pipeline.experiment.grid`). Every artifact is written atomically and
-``result.json`` last, so a cell with a result is finished and a retried or resumed cell
-never sees half of an earlier attempt.
+The same steps serve both grid modes, and both train with the dense stage's procedure
+(:mod:`pipeline.train.procedure`): in ``task`` mode :func:`run_cell_task` runs inside a
+Spark task (one cell per task, every replica of every round in turn, data read by that
+task straight from the split); in ``data_parallel`` mode the driver trains the cell with
+Elephas across all executors (:mod:`pipeline.experiment.data_parallel_cell`). A cell
+rewound to epoch k trains epochs k+1..T from step k·S (:func:`start_state`). Every
+artifact is written atomically and ``result.json`` last, so a cell with a result is
+finished and a retried or resumed cell never sees half of an earlier attempt.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pipeline.experiment.cells import Cell
 from pipeline.report.result_row import ResultRow
 from pipeline.tickets.controls import TICKET
 from pipeline.train.checkpoints import load_checkpoint, save_checkpoint
+from pipeline.train.procedure import TrainingProcedure
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,19 @@ def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[
 
 
 def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks, rewind)
-    """The masked model at its starting point: masks set, weights rewound (or controlled)."""
-    from pipeline.tickets import apply_control, masks_from_bytes, rewind
+    """The masked model at its starting point: masks set, weights rewound (or controlled).
+
+    A level-0 cell keeps every weight (all-ones masks): the unpruned network rewound to k.
+    """
+    from pipeline.tickets import apply_control, masks_from_bytes, ones_masks, rewind
 
     layout = ctx.layout
     model = ctx.spec.build()
-    masks = masks_from_bytes(layout.store.read_bytes(*layout.masks(cell.level, cell.rewind_epoch)))
+    if cell.is_reference:
+        masks = ones_masks(model)
+    else:
+        masks = masks_from_bytes(layout.store.read_bytes(*layout.masks(cell.level,
+                                                                       cell.rewind_epoch)))
     rewind_weights = load_checkpoint(layout.dense_dir(), layout.dense_weights(cell.rewind_epoch))
     masks_used, start = masks, rewind_weights
     if cell.control != TICKET:
@@ -63,6 +73,40 @@ def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks
                                           cell.seed(ctx.run_seed))
     rewind(model, start, masks_used)
     return model, masks_used, start
+
+
+def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: ANN001
+                procedure: TrainingProcedure) -> list[np.ndarray]:
+    """The optimizer state a cell rewound to k starts from: its step counter at ``k·S``
+    (the schedule continues from there), moments reset or restored (``rewind.optimizer``)."""
+    from pipeline.train.optimizer_state import fresh_state, restored_state
+
+    k = cell.rewind_epoch
+    if ctx.rewind_optimizer == "restore" and k > 0:
+        saved = load_checkpoint(ctx.layout.dense_dir(), ctx.layout.dense_optimizer(k))
+        state = restored_state(model, optimizer, saved, masks)
+        if int(state[0]) != procedure.step_at(k):
+            raise ValueError(f"the dense optimizer state of epoch {k} is at step "
+                             f"{int(state[0])}, not {procedure.step_at(k)} (k x "
+                             f"{procedure.steps_per_epoch} steps per epoch)")
+        return state
+    return fresh_state(model, optimizer, procedure.step_at(k))
+
+
+def cell_epochs(ctx: CellContext, cell: Cell) -> range:
+    """The epochs a cell trains, numbered as in the dense run: k+1 .. T."""
+    return range(cell.rewind_epoch + 1, ctx.train.epochs + 1)
+
+
+def epoch_entry(ctx: CellContext, procedure: TrainingProcedure, stats,  # noqa: ANN001
+                result) -> dict[str, Any]:  # noqa: ANN001
+    """One history entry: the epoch's training loss, steps, first learning rate and val."""
+    from pipeline.train.optimizers import make_schedule
+
+    schedule = make_schedule(ctx.train, procedure.steps_per_epoch)
+    return {"epoch": stats.epoch, "loss": float(stats.loss), "first_step": stats.first_step,
+            "last_step": stats.last_step,
+            "learning_rate": float(schedule(stats.first_step)), **result.to_dict()}
 
 
 def check_zeros(model) -> None:  # noqa: ANN001
@@ -98,7 +142,7 @@ def finish_cell(
     store.write_bytes(masks_to_bytes(masks), layout.CELL_MASKS)  # controls' own masks too
     report = sparsity_report(model, policy, masks)
     store.write_text(report.to_csv(), layout.CELL_SPARSITY)
-    if cell.control == TICKET:
+    if cell.control == TICKET and not cell.is_reference:
         ticket = make_ticket(model, policy, masks, start_weights,
                              settings={"cell": cell.name, "model": ctx.spec.to_dict(),
                                        "level": cell.level, "rewind_epoch": cell.rewind_epoch})
@@ -110,45 +154,33 @@ def finish_cell(
     return row
 
 
-def _train_dataset(ctx: CellContext, seed: int):  # noqa: ANN202
-    import tensorflow as tf
-
-    from pipeline.data.dataset import DatasetSplit
-
-    # Batches come in the seed's order however many decode calls run (reader_workers).
-    dataset = DatasetSplit.of(ctx.train_url).batches(
-        ctx.batch_size, shuffle=True, seed=seed, parallel=ctx.reader_workers,
-        flip=ctx.train.augment, image_size=ctx.spec.image_size)
-    classes = ctx.num_classes
-
-    # Repeated, with explicit steps per epoch: each fit() call then reads exactly one
-    # pass (the next epoch, reseeded) instead of running the generator dry.
-    return dataset.map(lambda x, y: (x, tf.one_hot(y, classes))).repeat()
-
-
 def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
-    """Train a cell in this process, reading the split itself; returns its row."""
+    """Train a cell in this process with the dense stage's procedure (every replica in
+    turn), reading the split itself; returns its row."""
     import keras
 
+    from pipeline.data.dataset import DatasetSplit
     from pipeline.seeding import make_deterministic
     from pipeline.train.evaluation import evaluate_local
-    from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+    from pipeline.train.in_process import InProcessRounds
+    from pipeline.train.optimizers import make_loss, make_optimizer
 
     keras.backend.clear_session()  # drop the graphs of earlier cells in this reused worker
-    make_deterministic(cell.seed(ctx.run_seed), enabled=ctx.deterministic)
+    seed = cell.seed(ctx.run_seed)
+    make_deterministic(seed, enabled=ctx.deterministic)
     start = time.monotonic()
     model, masks, start_weights = prepare_model(ctx, cell)
-    steps = steps_per_epoch(ctx.train_images, ctx.batch_size)
-    model.compile(optimizer=make_optimizer(ctx.train, steps),
-                  loss=make_loss(ctx.train.label_smoothing))
-    dataset = _train_dataset(ctx, cell.seed(ctx.run_seed))
+    procedure = ctx.procedure(seed)
+    optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch)
+    trainer = InProcessRounds(model, procedure, optimizer, make_loss(ctx.train.label_smoothing),
+                              read_workers=ctx.reader_workers)
+    trainer.optimizer_state = start_state(ctx, cell, model, masks, optimizer, procedure)
+    groups = DatasetSplit.of(ctx.train_url).row_groups()
     history = []
-    for epoch in range(1, ctx.train.epochs + 1):
-        fit = model.fit(dataset, epochs=epoch, initial_epoch=epoch - 1, steps_per_epoch=steps,
-                        shuffle=False, verbose=0)
+    for epoch in cell_epochs(ctx, cell):
+        stats = trainer.train_epoch(groups, epoch)
         result = evaluate_local(model, ctx.val_url, ctx.spec.image_size, ctx.eval_batch_size)
-        history.append({"epoch": epoch, "loss": float(fit.history["loss"][-1]),
-                        **result.to_dict()})
+        history.append(epoch_entry(ctx, procedure, stats, result))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
                        time.monotonic() - start)
 

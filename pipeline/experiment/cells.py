@@ -1,4 +1,5 @@
-"""Grid cells: one trained model each (a ticket or a control run), named and seeded stably."""
+"""Grid cells: one trained model each (a ticket, a control run or a level-0 reference),
+named and seeded stably."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pipeline.tickets.controls import TICKET
 @dataclass(frozen=True)
 class Cell:
     """Level ``level`` of the IMP chain rewound to epoch ``rewind_epoch``, trained as
-    ``control`` (``none`` = the ticket itself)."""
+    ``control`` (``none`` = the ticket itself). Level 0 is the unpruned network rewound to
+    ``rewind_epoch`` and trained like the tickets: their like-for-like dense reference."""
 
     level: int
     rewind_epoch: int
@@ -33,9 +35,16 @@ class Cell:
         return derive_seed(run_seed, "control", self.control, self.level, self.rewind_epoch)
 
 
+    @property
+    def is_reference(self) -> bool:
+        """The level-0 cell: no mask, no control."""
+        return self.level == 0
+
+
 def grid_cells(settings: PruneJobSettings) -> list[Cell]:
-    """Every cell of the grid in training order: by level, rewind epoch, ticket first."""
-    cells = []
+    """Every cell of the grid in training order: the level-0 references, then by level,
+    rewind epoch, ticket first."""
+    cells = [Cell(0, k) for k in settings.rewind.epochs]
     for level in range(1, settings.prune.levels + 1):
         for k in settings.rewind.epochs:
             cells.append(Cell(level, k))
@@ -47,10 +56,10 @@ def waves(settings: PruneJobSettings, cells: list[Cell]) -> list[list[Cell]]:
     """Groups of cells that can train in parallel.
 
     Iterative pruning needs level ``L - 1``'s trained ticket before it can make level
-    ``L``'s masks, so each level is one wave; one-shot masks all come from the dense model,
-    so the whole grid is one wave.
+    ``L``'s masks, so each level is one wave (the level-0 references join the first);
+    one-shot masks all come from the dense model, so the whole grid is one wave.
     """
     if settings.prune.method == "oneshot":
         return [cells]
-    levels = sorted({c.level for c in cells})
-    return [[c for c in cells if c.level == level] for level in levels]
+    levels = sorted({max(c.level, 1) for c in cells})
+    return [[c for c in cells if max(c.level, 1) == level] for level in levels]

@@ -3,7 +3,8 @@
 For cells too big for one executor. The masked model travels to the workers as JSON with
 the masked layers as ``custom_objects``; masks are non-trainable weights whose deltas are
 zero, and the kernels' mask constraint keeps pruned entries at exactly 0.0 in every
-worker, so the averaged weights keep them at 0.0 too.
+worker, so the averaged weights keep them at 0.0 too. The rounds are the dense stage's:
+a level-0 cell rewound to k with the dense optimizer state retraces its epochs k+1..T.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ from typing import Any
 
 from pipeline.data.dataset import DatasetSplit
 from pipeline.experiment.cell_context import CellContext
-from pipeline.experiment.cell_run import finish_cell, prepare_model
+from pipeline.experiment.cell_run import (
+    cell_epochs,
+    epoch_entry,
+    finish_cell,
+    prepare_model,
+    start_state,
+)
 from pipeline.experiment.cells import Cell
-from pipeline.experiment.dense_stage import eval_shards, workers
+from pipeline.experiment.dense_stage import eval_shards
 from pipeline.experiment.run_dir import RunDirectory
-from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
+from pipeline.train.data_parallel import make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed
-from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+from pipeline.train.optimizers import make_loss, make_optimizer
 
 
 def train_cell_data_parallel(
@@ -27,21 +34,18 @@ def train_cell_data_parallel(
 ) -> dict[str, Any]:
     start = time.monotonic()
     sc = spark.sparkContext
-    s = run.settings
     model, masks, start_weights = prepare_model(ctx, cell)
-    n_workers = workers(spark, run)
-    job = DataParallelJob(ctx.spec, ctx.train_url, ctx.num_classes, n_workers,
-                          s.train.round_images_per_worker, s.train.batch_size, s.train.augment,
-                          cell.seed(ctx.run_seed), ctx.deterministic)
-    steps = steps_per_epoch(ctx.train_images, s.train.batch_size, n_workers)
-    spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
-                                   make_loss(s.train.label_smoothing))
+    procedure = ctx.procedure(cell.seed(ctx.run_seed))
+    optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch)
+    state = start_state(ctx, cell, model, masks, optimizer, procedure)
+    spark_model = make_spark_model(model, procedure, optimizer,
+                                   make_loss(ctx.train.label_smoothing), state)
     groups = DatasetSplit.of(ctx.train_url).row_groups()
     history = []
-    for epoch in range(1, s.train.epochs + 1):
-        stats = train_epoch(sc, spark_model, job, groups, epoch)
+    for epoch in cell_epochs(ctx, cell):
+        stats = train_epoch(sc, spark_model, procedure, groups, epoch)
         result = evaluate_distributed(sc, ctx.spec, model.get_weights(), ctx.val_url,
                                       eval_shards(spark, run), ctx.eval_batch_size)
-        history.append({"epoch": epoch, "loss": stats.loss, **result.to_dict()})
+        history.append(epoch_entry(ctx, procedure, stats, result))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
                        time.monotonic() - start)

@@ -27,9 +27,10 @@ from pipeline.train.checkpoints import (
     load_checkpoint,
     save_checkpoint,
 )
-from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
+from pipeline.train.data_parallel import make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed
-from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+from pipeline.train.optimizers import make_loss, make_optimizer
+from pipeline.train.procedure import TrainingProcedure
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,9 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
     store = run.dense_dir()
     spec = model_spec(run, facts)
     n_workers = workers(spark, run)
-    job = DataParallelJob(spec, facts.train_url, facts.num_classes, n_workers,
-                          s.train.round_images_per_worker, s.train.batch_size,
-                          s.train.augment, s.run.seed, s.run.deterministic)
+    procedure = TrainingProcedure.of(s.train, spec, facts.train_url, facts.num_classes,
+                                     facts.train_rows, n_workers, s.run.seed,
+                                     s.run.deterministic)
     with stage_timer() as timer:
         model = spec.build()
         optimizer_state = None
@@ -161,14 +162,14 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
             if done_through:
                 optimizer_state = load_checkpoint(store, run.dense_optimizer(done_through))
             log.info("dense: resuming after epoch %d of %d", done_through, epochs)
-        steps = steps_per_epoch(facts.train_rows, s.train.batch_size, n_workers)
-        spark_model = make_spark_model(model, job, make_optimizer(s.train, steps),
+        optimizer = make_optimizer(s.train, procedure.steps_per_epoch)
+        spark_model = make_spark_model(model, procedure, optimizer,
                                        make_loss(s.train.label_smoothing), optimizer_state)
         groups = DatasetSplit.of(facts.train_url).row_groups()
         log.info("dense: %d epochs on %d workers, rounds of at most %d images per worker",
                  epochs, n_workers, s.train.round_images_per_worker)
         for epoch in range(done_through + 1, epochs + 1):
-            stats = train_epoch(sc, spark_model, job, groups, epoch)
+            stats = train_epoch(sc, spark_model, procedure, groups, epoch)
             result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
                                           shards=eval_shards(spark, run),
                                           batch_size=s.eval.batch_size)

@@ -59,7 +59,8 @@ def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # n
     pending = []
     for cell in cells:
         done = finished_result(ctx, cell, verify=True)
-        if done is None and cell.control == TICKET and run.settings.prune.method == "imp":
+        if (done is None and cell.control == TICKET and not cell.is_reference
+                and run.settings.prune.method == "imp"):
             discard_chain_after(run, cell)
         if done is not None:
             rows[cell] = done
@@ -159,9 +160,10 @@ def run_grid(spark, run: RunDirectory, ctx: CellContext, spec: ModelSpec,  # noq
                                           f"ticket of rewind chain k{cell.rewind_epoch} failed")
                 progress.step(f"{cell.name} skipped: its chain failed")
                 continue
-            start = time.monotonic()
-            make_level_masks(run, spec, cell.level, cell.rewind_epoch, final_epoch)
-            mask_seconds += time.monotonic() - start
+            if not cell.is_reference:
+                start = time.monotonic()
+                make_level_masks(run, spec, cell.level, cell.rewind_epoch, final_epoch)
+                mask_seconds += time.monotonic() - start
             runnable.append(cell)
         rows.update(run_wave(spark, run, ctx, runnable, progress))
     return [rows[c] for c in cells], mask_seconds

@@ -65,8 +65,10 @@ def make_level_masks(
     emptied = sorted(layer for layer, mask in masks.items() if not mask.any())
     if emptied:
         # A layer with no weights left cuts the network: every cell of this level is then
-        # a broken model, not a ticket. Global pruning can do this to small depthwise layers.
+        # a broken model, not a ticket (its rows say so: layers_emptied). Global pruning can
+        # do this to small depthwise layers.
         log.warning("masks: level %d, rewind %d: %d layer(s) pruned to zero weights (%s); "
-                    "consider prune.strategy=layerwise", level, rewind_epoch, len(emptied),
+                    "consider prune.min_layer_density or prune.strategy=layerwise", level,
+                    rewind_epoch, len(emptied),
                     ", ".join(emptied[:5]) + (" ..." if len(emptied) > 5 else ""))
     return name

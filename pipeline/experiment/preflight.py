@@ -54,9 +54,10 @@ def check_settings(s: PruneJobSettings) -> None:
     _check(s.train.round_images_per_worker >= s.train.batch_size,
            "train.round_images_per_worker: must be at least train.batch_size")
     for k in s.rewind.epochs:
-        _check(0 <= k <= s.train.epochs,
-               f"rewind.epochs: {k} is outside the dense training (epochs 0..{s.train.epochs}; "
-               "0 is the initialization)")
+        _check(0 <= k < s.train.epochs,
+               f"rewind.epochs: {k} is outside the dense training (0..{s.train.epochs - 1}: 0 "
+               "is the initialization, and a cell rewound to k trains epochs k+1.."
+               f"{s.train.epochs})")
     for control in s.grid.controls:
         _check(control in list_controls(),
                f"grid.controls: unknown control {control!r} (known: {', '.join(list_controls())})")
@@ -86,6 +87,10 @@ def check_dataset(s: PruneJobSettings) -> DatasetFacts:
                f"{s.data.num_classes} instead")
     _check(facts.train_rows > 0, f"data.train_split: {s.data.train_split!r} has no rows in "
            f"{s.data.url}")
+    workers = max(1, s.train.num_workers)
+    _check(facts.train_rows >= workers * s.train.batch_size,
+           f"data.train_split: {facts.train_rows} images, fewer than one global batch "
+           f"({workers} workers x train.batch_size {s.train.batch_size})")
     _check(facts.val_rows > 0, f"data.val_split: {s.data.val_split!r} has no rows in "
            f"{s.data.url}")
     return facts

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pipeline.config import dump_yaml, settings_hash
-from pipeline.experiment.cell_context import CellContext, cell_batch_size
+from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_layout import SETTINGS, RunLayout
 from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
@@ -49,13 +49,14 @@ class RunDirectory(RunLayout):
         self, facts: DatasetFacts, spec: ModelSpec, dense_workers: int, policy: dict[str, Any]
     ) -> CellContext:
         """The picklable context grid tasks receive. ``spec`` is the plain model (cells train
-        its masked twin); ``dense_workers`` sets the cells' batch (see cell_batch_size)."""
+        its masked twin); cells train with the dense stage's ``dense_workers`` replicas."""
         s = self.settings
         return CellContext(
             layout=self.layout, train_url=facts.train_url, val_url=facts.val_url,
             spec=MaskedSpec(spec), num_classes=facts.num_classes,
             train_images=facts.train_rows, train=s.train,
-            batch_size=cell_batch_size(s, dense_workers), policy=policy, run_seed=s.run.seed,
+            workers=dense_workers, rewind_optimizer=s.rewind.optimizer, policy=policy,
+            run_seed=s.run.seed,
             reader_workers=s.grid.reader_workers, eval_batch_size=s.eval.batch_size,
             deterministic=s.run.deterministic,
         )

@@ -102,10 +102,20 @@ class PruneSettings(PolicyFields):
 
 @dataclass
 class RewindSettings:
-    epochs: list[int] = setting([0, 1], "rewind points: 0 = original init, k > 0 = late reset")
+    epochs: list[int] = setting(
+        [0, 1], "rewind points: 0 = original init, k > 0 = late reset (a cell rewound to k "
+        "trains epochs k+1..train.epochs, the schedule continued from step k)"
+    )
+    optimizer: Literal["reset", "restore"] = setting(
+        "reset", "optimizer state of a rewound cell: reset (fresh moments, step counter at "
+        "k, as open_lth) or restore (the dense run's state at epoch k, pruned slots zeroed)"
+    )
 
     def __post_init__(self) -> None:
+        check_choices(self)
         require(bool(self.epochs), "epochs", "give at least one rewind point, e.g. [0]")
+        require(all(k >= 0 for k in self.epochs), "epochs",
+                f"rewind points are epochs, 0 or more; got {self.epochs}")
         require(len(set(self.epochs)) == len(self.epochs), "epochs",
                 f"duplicates in {self.epochs}")
 
@@ -119,16 +129,11 @@ class GridSettings:
     task_cpus: int = setting(1, "cores each grid task uses (spark.task.cpus)")
     max_failures: int = setting(2, "attempts of a grid cell before it is recorded as failed")
     reader_workers: int = setting(2, "parallel JPEG decode calls per grid task")
-    batch_size: int = setting(
-        0, "batch of a grid task (0 = the dense model's global batch: train.batch_size x "
-        "Elephas workers, so tickets train with the same steps and schedule as dense)"
-    )
 
     def __post_init__(self) -> None:
         check_choices(self)
         require(self.max_failures >= 1, "max_failures", "must be at least 1")
         require(self.task_cpus >= 1, "task_cpus", "must be at least 1")
-        require(self.batch_size >= 0, "batch_size", "must be 0 (the dense global batch) or more")
 
 
 @dataclass

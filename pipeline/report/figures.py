@@ -11,7 +11,12 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
-from pipeline.report.table import control_rank
+from pipeline.report.table import (
+    control_rank,
+    dead_structure_mask,
+    dense_run_mask,
+    reference_mask,
+)
 from pipeline.tickets.controls import TICKET, control_marker
 
 FIGSIZE = (10.0, 5.5)  # inches; the legend sits to the right of the axes
@@ -19,6 +24,7 @@ DPI = 100  # so the line plots are 1000 × 550 pixels
 LAYER_FIG_WIDTH = 8.0
 MAX_X_TICKS = 10
 KIND_COLORS = {"conv": "tab:blue", "depthwise": "tab:orange", "dense": "tab:green"}
+DEAD_LABEL = "layer or depthwise channel emptied"
 SPARSITY_COLUMNS = ("tensor", "layer", "kind", "role", "prunable", "size", "remaining", "fraction")
 
 
@@ -53,19 +59,30 @@ def _x_ticks(ax, xs: Sequence[float]) -> None:
     ax.set_xticklabels([f"{t:g}" for t in ticks])
 
 
+def _spread(values: pd.Series) -> np.ndarray | None:
+    """Min–max error bar around the mean, or None for a single value."""
+    lo, hi, mean = values.min(), values.max(), values.mean()
+    return None if hi <= lo else np.array([[mean - lo], [hi - mean]])
+
+
 def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: float = 1.0,
                 integer_y: bool = False, dense_format: str = "{:.2f}") -> Figure:
     """``y`` vs. prunable weights remaining (log x, sparser to the right).
 
     One solid line per rewind epoch for the tickets, a dashed line per control and rewind
-    epoch (same colour as its ticket), the dense model as a dotted horizontal line. Several
-    seeds are averaged, with min–max error bars.
+    epoch (same colour as its ticket). The level-0 reference of each rewind epoch (unpruned,
+    rewound to k and trained like the tickets) is a dash-dotted horizontal line in its
+    ticket's colour, from a plus at 100 %; the dense training run is a black star
+    at 100 %, not a line: it is not the tickets' baseline. Points whose masks emptied a layer
+    or a depthwise channel are ringed in red. Several seeds are averaged, with min–max error
+    bars.
     """
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     data = _plottable(df, y)
     data = data.assign(y=data["y"] * y_scale)
-    dense = data[data["level"] == 0]
+    dense = data[dense_run_mask(data)]
+    references = data[reference_mask(data)]
     pruned = data[data["level"] > 0]
     ax.set_title(title)
     ax.set_xlabel("prunable weights remaining (%, log scale)")
@@ -75,15 +92,18 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
         ax.text(0.5, 0.5, "no successful runs to plot", ha="center", va="center",
                 transform=ax.transAxes)
         return fig
-    rewinds = sorted({int(r) for r in pruned["rewind_epoch"].dropna()})
+    rewinds = sorted({int(r) for r in pd.concat([pruned, references])["rewind_epoch"].dropna()})
     colors = {r: f"C{i % 10}" for i, r in enumerate(rewinds)}
-    groups = pruned.assign(rewind=pruned["rewind_epoch"].astype("float64").fillna(-1))
+    groups = pruned.assign(rewind=pruned["rewind_epoch"].astype("float64").fillna(-1),
+                           dead=dead_structure_mask(pruned))
     order = sorted(groups.groupby(["control", "rewind"]).groups,
                    key=lambda k: (control_rank(k[0]), k[1]))
+    dead_points: list[tuple[float, float]] = []
     for control, rewind in order:
         part = groups[(groups["control"] == control) & (groups["rewind"] == rewind)]
         stats = part.groupby("level").agg(x=("x", "mean"), y=("y", "mean"), lo=("y", "min"),
-                                          hi=("y", "max")).sort_values("x", ascending=False)
+                                          hi=("y", "max"), dead=("dead", "any"))
+        stats = stats.sort_values("x", ascending=False)
         rewind_epoch = None if rewind < 0 else int(rewind)
         is_ticket = control == TICKET
         yerr = None
@@ -98,10 +118,28 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
             alpha=1.0 if is_ticket else 0.75,
             label=_label(control, rewind_epoch),
         )
+        dead_points += list(zip(stats.loc[stats["dead"], "x"], stats.loc[stats["dead"], "y"],
+                                strict=True))
+    for rewind_epoch in rewinds:
+        ref = references[references["rewind_epoch"].astype("float64") == rewind_epoch]
+        if ref.empty:
+            continue
+        level = float(ref["y"].mean())
+        color = colors[rewind_epoch]
+        ax.axhline(level, color=color, linestyle="-.", linewidth=1.2, alpha=0.9)
+        ax.errorbar([float(ref["x"].mean())], [level], yerr=_spread(ref["y"]), capsize=3,
+                    color=color, marker="P", markersize=9, linestyle="-.", linewidth=1.2,
+                    label=f"level 0, rewind to epoch {rewind_epoch} "
+                          f"({dense_format.format(level)})")
     if not dense.empty:
-        level = dense["y"].mean()
-        ax.axhline(level, color="black", linestyle=":", linewidth=1.5,
-                   label=f"dense ({dense_format.format(level)})")
+        level = float(dense["y"].mean())
+        ax.errorbar([float(dense["x"].mean())], [level], yerr=_spread(dense["y"]), capsize=3,
+                    color="black", marker="*", markersize=13, linestyle="none",
+                    label=f"dense training run ({dense_format.format(level)})")
+    if dead_points:
+        xs, ys = zip(*dead_points, strict=True)
+        ax.scatter(xs, ys, s=220, facecolors="none", edgecolors="red", linewidths=1.6,
+                   zorder=5, label=DEAD_LABEL)
     low, high = float(data["y"].min()), float(data["y"].max())
     pad = 0.06 * (high - low) or 0.5
     ax.set_ylim(low - pad, high + pad)
@@ -111,15 +149,17 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
     _x_ticks(ax, xs)
     if integer_y:
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    handles = len(ax.get_legend_handles_labels()[0])
-    fig.legend(fontsize="small", ncols=2 if handles > 14 else 1, loc="outside right upper")
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == DEAD_LABEL)  # ring last
+    fig.legend([handles[i] for i in order], [labels[i] for i in order], fontsize="small",
+               ncols=2 if len(handles) > 14 else 1, loc="outside right upper")
     return fig
 
 
 def accuracy_vs_weights(df: pd.DataFrame) -> bytes:
-    """Top-1 test accuracy vs. prunable weights remaining (the LTH paper's figure)."""
+    """Top-1 val accuracy vs. prunable weights remaining (the LTH paper's figure)."""
     return png_bytes(line_figure(
-        df, "top1", "top-1 test accuracy (%)", "Top-1 accuracy vs. weights remaining",
+        df, "top1", "top-1 val accuracy (%)", "Top-1 val accuracy vs. weights remaining",
         y_scale=100.0, dense_format="{:.2f}%",
     ))
 

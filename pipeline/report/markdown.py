@@ -13,11 +13,15 @@ import pandas as pd
 import yaml
 
 from pipeline.report.table import (
+    DEAD_MARK,
     cell_id,
     control_rank,
+    dead_structure_mask,
+    dense_run_mask,
     is_missing,
     markdown_table,
     percent,
+    reference_mask,
     results_markdown,
     rewind_text,
 )
@@ -135,12 +139,23 @@ def run_summary(settings: Mapping[str, Any], df: pd.DataFrame) -> str:
         text += f" with the {strategy} strategy" if strategy else ""
         kinds = _get(s, "prune.prunable")
         text += f" (prunable kinds: {_listing(kinds)})" if kinds is not None else ""
+        prune = s.get("prune") if isinstance(s.get("prune"), Mapping) else {}
+        head = prune.get("classifier_fraction")
+        if "classifier_fraction" in prune and isinstance(fraction, (int, float)):
+            rate = fraction / 2 if head is None else head
+            why = " (half the rate, as in Frankle & Carbin)" if head is None else ""
+            text += f"; the output layer at {100 * rate:g}% per level{why}"
+        floor = prune.get("min_layer_density")
+        if isinstance(floor, (int, float)) and floor > 0:
+            text += f"; every prunable kernel keeps at least {100 * floor:g}% of its weights"
         parts.append(text + ".")
     rewinds = _get(s, "rewind.epochs")
     controls = _get(s, "grid.controls")
     if rewinds is not None:
         text = f"Each ticket was rewound to epoch(s) {_listing(rewinds)} and retrained"
-        text += f"; controls: {_listing(controls)}." if controls is not None else "."
+        text += f"; controls: {_listing(controls)}" if controls is not None else ""
+        text += ("; the level-0 reference of each rewind epoch is the unpruned network rewound "
+                 "and retrained the same way.")
         parts.append(text)
     ok = _ok(df)
     sparsest = df.loc[ok, "weights_remaining_prunable"].min() if ok.any() else np.nan
@@ -209,21 +224,158 @@ def compare_to_controls(df: pd.DataFrame) -> list[Comparison]:
     return out
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The level-0 reference of one rewind epoch: its mean top-1, or why there is none."""
+
+    rewind_epoch: int | None
+    top1: float | None
+    seeds: int
+    problem: str  # "" when top1 is known, else "missing" or "failed"
+
+    @property
+    def cell(self) -> str:
+        return f"L0-k{'?' if self.rewind_epoch is None else self.rewind_epoch}-{TICKET}"
+
+    def describe(self) -> str:
+        if self.top1 is None:
+            return f"no level-0 reference (`{self.cell}` {self.problem})"
+        seeds = f", mean of {self.seeds} seeds" if self.seeds > 1 else ""
+        return f"level-0 reference `{self.cell}` {percent(self.top1)}%{seeds}"
+
+
+def level0_reference(df: pd.DataFrame, rewind_epoch: int | None) -> Reference:
+    """The level-0 cell of ``rewind_epoch``: the like-for-like reference of its tickets.
+
+    Never the dense training run: that one was trained by another procedure and budget.
+    """
+    if rewind_epoch is None or df.empty:
+        return Reference(rewind_epoch, None, 0, "missing")
+    rows = df[reference_mask(df) & (df["control"] == TICKET)
+              & (pd.to_numeric(df["rewind_epoch"], errors="coerce") == rewind_epoch)]
+    if rows.empty:
+        return Reference(rewind_epoch, None, 0, "missing")
+    top1 = _mean_top1(rows)
+    seeds = int((_ok(rows) & rows["top1"].notna()).sum())
+    return Reference(rewind_epoch, top1, seeds, "" if top1 is not None else "failed")
+
+
+def dense_run_markdown(df: pd.DataFrame) -> str:
+    """The dense training run, stated on its own: it is the source, not a baseline."""
+    what = "Dense training run (source of the rewind points and the level-1 masks)"
+    dense = df[dense_run_mask(df)] if not df.empty else df
+    if dense.empty:
+        return f"{what}: not in the table."
+    top1 = _mean_top1(dense)
+    if top1 is None:
+        return f"{what}: no result (failed)."
+    epochs = pd.to_numeric(dense.loc[_ok(dense), "epochs"], errors="coerce").dropna()
+    after = f" after {int(epochs.max())} epochs" if len(epochs) else ""
+    seeds = int(_ok(dense).sum())
+    mean = f" (mean of {seeds} seeds)" if seeds > 1 else ""
+    return (f"{what}: val top-1 {percent(top1)}%{after}{mean}. It is not a baseline for the "
+            "tickets: each ticket is compared with the level-0 reference of its rewind epoch.")
+
+
+def references_markdown(df: pd.DataFrame) -> str:
+    """One line per rewind epoch of the grid: its level-0 reference, or why there is none."""
+    if df.empty:
+        return ""
+    rewinds = pd.to_numeric(df.loc[df["level"].fillna(-1) >= 0, "rewind_epoch"],
+                            errors="coerce").dropna()
+    epochs = sorted({int(k) for k in rewinds})
+    if not epochs:
+        return ""
+    lines = ["Level-0 references (the unpruned network rewound to epoch k and trained by the "
+             "same code and budget as the tickets):", ""]
+    for k in epochs:
+        ref = level0_reference(df, k)
+        lines.append(f"- rewind epoch {k}: " + (
+            ref.describe() if ref.top1 is None else f"val top-1 {percent(ref.top1)}%"
+            + (f" (mean of {ref.seeds} seeds)" if ref.seeds > 1 else "")))
+    return "\n".join(lines)
+
+
+def dead_structure_markdown(df: pd.DataFrame) -> str:
+    """The cells whose masks emptied a layer or a depthwise channel (a result, not a log line)."""
+    if df.empty or not {"layers_emptied", "depthwise_channels_emptied"} <= set(df.columns):
+        return ""
+    dead = df[dead_structure_mask(df)]
+    if dead.empty:
+        known = df[["layers_emptied", "depthwise_channels_emptied"]].notna().any(axis=1)
+        if not (known & _ok(df)).any():
+            return ""
+        return "**Dead structure:** none; no mask emptied a layer or a depthwise channel."
+    repeated = set(df.loc[df["cell"].duplicated(keep=False), "cell"].dropna())  # replicates
+    lines = [
+        f"**Dead structure** (marked {DEAD_MARK} in the results table): in {len(dead)} "
+        f"{'model' if len(dead) == 1 else 'models'} the mask left a whole layer or depthwise "
+        "channel without weights, so the network trained is not the one the level describes. "
+        "`prune.min_layer_density` prevents emptied layers and `prune.keep_depthwise_channels` "
+        "emptied channels in the tickets' masks.",
+        "",
+    ]
+    for row in dead.to_dict("records"):
+        seed = f" (seed {row.get('seed')})" if row.get("cell") in repeated else ""
+        layers = 0 if is_missing(row.get("layers_emptied")) else int(row["layers_emptied"])
+        channels = (0 if is_missing(row.get("depthwise_channels_emptied"))
+                    else int(row["depthwise_channels_emptied"]))
+        lines.append(f"- **{cell_id(row)}**{seed}: {layers} "
+                     f"{'layer' if layers == 1 else 'layers'} and {channels} depthwise "
+                     f"{'channel' if channels == 1 else 'channels'} emptied")
+    return "\n".join(lines)
+
+
 def _points(delta: float) -> str:
     return f"{delta:+.2f} points"
 
 
-def findings_markdown(df: pd.DataFrame) -> str:
-    """Per level and rewind epoch: did the ticket beat each control? Stated as measured."""
+def _ticket_head(df: pd.DataFrame, level: int, rewind_epoch: int | None,
+                 weights_remaining: float | None, top1: float | None, seeds: int) -> str:
+    """A ticket's line: its top-1 and the level-0 reference of its rewind epoch."""
+    weights = "" if weights_remaining is None else (
+        f" ({percent(weights_remaining)}% of prunable weights remaining)")
+    rewind = "–" if rewind_epoch is None else rewind_epoch
+    head = f"- **Level {level}**{weights}, rewind epoch {rewind}: "
+    if top1 is None:
+        return head + "the ticket has no result (failed), so no comparison."
+    head += f"ticket val top-1 {percent(top1)}%"
+    head += f" (mean of {seeds} seeds)" if seeds > 1 else ""
+    ref = level0_reference(df, rewind_epoch)
+    head += f"; {ref.describe()}"
+    if ref.top1 is not None:
+        head += f" ({_points(100.0 * (top1 - ref.top1))})"
+    return head
+
+
+def _tickets_without_controls(df: pd.DataFrame) -> list[str]:
+    tickets = df[(df["level"].fillna(0) > 0) & (df["control"] == TICKET)]
+    tickets = tickets.assign(rewind=tickets["rewind_epoch"].astype("float64").fillna(-1))
+    lines = []
+    for (level, rewind), rows in tickets.groupby(["level", "rewind"], sort=True):
+        weights = rows["weights_remaining_prunable"].dropna()
+        lines.append(_ticket_head(
+            df, int(level), None if rewind < 0 else int(rewind),
+            float(weights.iloc[0]) if len(weights) else None, _mean_top1(rows),
+            int((_ok(rows) & rows["top1"].notna()).sum())))
+    return lines
+
+
+def comparisons_markdown(df: pd.DataFrame) -> str:
+    """Per level and rewind epoch: the ticket against its level-0 reference, and did it beat
+    each control? Stated as measured."""
     comparisons = compare_to_controls(df)
     if not comparisons:
-        return "No control runs with results to compare against; no claim about tickets."
+        lines = ["No control runs with results to compare against; no claim about tickets."]
+        tickets = _tickets_without_controls(df) if not df.empty else []
+        return "\n".join(lines + ([""] + tickets if tickets else []))
     verdicts = [c.verdict for c in comparisons]
     tie = f"tied (within {TIE_POINTS:g} points)"
     counted = [v for v in verdicts if v != "no result"]
     lines = [
-        "Top-1 test accuracy of each ticket (control `none`) against its control runs at the "
-        f"same level and rewind epoch; differences up to {TIE_POINTS:g} points count as a tie.",
+        "Top-1 val accuracy of each ticket (control `none`) against its control runs at the "
+        f"same level and rewind epoch; differences up to {TIE_POINTS:g} points count as a tie. "
+        "Each ticket is also compared with the level-0 reference of its rewind epoch.",
         "",
         f"Out of {len(counted)} comparisons with both results, the ticket beat the control "
         f"{verdicts.count('beat')} times, tied {verdicts.count(tie)} times and did not beat it "
@@ -234,25 +386,12 @@ def findings_markdown(df: pd.DataFrame) -> str:
     if max(c.ticket_seeds for c in comparisons) <= 1:
         lines.append("Each accuracy comes from a single seed, so small differences may be noise.")
     lines.append("")
-    dense = df[(df["level"].fillna(-1) == 0)]
-    dense_top1 = _mean_top1(dense) if len(dense) else None
     current = None
     for c in comparisons:
         if (c.level, c.rewind_epoch) != current:
             current = (c.level, c.rewind_epoch)
-            weights = "" if c.weights_remaining is None else (
-                f" ({percent(c.weights_remaining)}% of prunable weights remaining)")
-            rewind = "–" if c.rewind_epoch is None else c.rewind_epoch
-            head = f"- **Level {c.level}**{weights}, rewind epoch {rewind}: "
-            if c.ticket_top1 is None:
-                head += "the ticket has no result (failed), so no comparison."
-            else:
-                head += f"ticket top-1 {percent(c.ticket_top1)}%"
-                head += f" (mean of {c.ticket_seeds} seeds)" if c.ticket_seeds > 1 else ""
-                if dense_top1 is not None:
-                    delta = 100.0 * (c.ticket_top1 - dense_top1)
-                    head += f"; dense {percent(dense_top1)}% ({_points(delta)})"
-            lines.append(head)
+            lines.append(_ticket_head(df, c.level, c.rewind_epoch, c.weights_remaining,
+                                      c.ticket_top1, c.ticket_seeds))
         if c.control_top1 is None:
             lines.append(f"  - vs `{c.control}`: no result (failed)")
         elif c.delta_points is None:
@@ -261,6 +400,14 @@ def findings_markdown(df: pd.DataFrame) -> str:
             lines.append(f"  - vs `{c.control}` {percent(c.control_top1)}%: **{c.verdict}** "
                          f"({_points(c.delta_points)})")
     return "\n".join(lines)
+
+
+def findings_markdown(df: pd.DataFrame) -> str:
+    """The dense run, the level-0 references, tickets vs. controls and references, and the
+    cells with dead structure."""
+    parts = [dense_run_markdown(df), references_markdown(df), comparisons_markdown(df),
+             dead_structure_markdown(df)]
+    return "\n\n".join(p for p in parts if p)
 
 
 # -- failures ------------------------------------------------------------------------------
@@ -322,6 +469,7 @@ def render_report(
         "## Results",
         f"Accuracies and weights remaining in percent; every column is in {files}.",
         results_markdown(df),
+        f"{DEAD_MARK}: the mask emptied at least one layer or depthwise channel (see Findings).",
         "## Failed cells",
         failures_markdown(df),
         "## Stage timings",

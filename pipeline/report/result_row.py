@@ -1,5 +1,11 @@
 """One row of the results table: a trained model (the dense run, a ticket or a control run).
 
+Level 0 holds two kinds of row: the dense training run (``cell == "dense"``, no rewind
+epoch), which is the source of the rewind points and level-1 masks, and the level-0
+reference cells (``cell == "L0-k{k}-none"``): the unpruned network rewound to epoch k and
+trained by the grid's own code and budget, the like-for-like reference of every ticket
+rewound to k. :func:`is_dense_run` tells them apart.
+
 :class:`ResultRow` is the only definition of the table's columns: ``REQUIRED_COLUMNS`` and
 the Parquet schema derive from its fields, and rows are made through its constructors
 (:meth:`ResultRow.dense`, :meth:`ResultRow.ok`, :meth:`ResultRow.failed`), never by hand.
@@ -21,8 +27,8 @@ from pipeline.tickets.controls import TICKET
 @dataclass(frozen=True)
 class ResultRow:
     # Scripts outside the project read these names; the order is the table's column order.
-    level: int  # 0 = the dense model
-    rewind_epoch: int | None
+    level: int  # 0 = unpruned: the dense run or a level-0 reference cell
+    rewind_epoch: int | None  # None for the dense run
     control: str  # "none" for tickets (pipeline.tickets.controls.TICKET) and the dense model
     seed: int
     weights_remaining_prunable: float | None
@@ -35,7 +41,11 @@ class ResultRow:
     status: str  # "ok" or "failed"
     cell: str
     error: str | None
-    epochs: int
+    epochs: int  # epochs trained (a cell rewound to k trains k+1..T)
+    # Dead structure (pipeline.tickets.sparsity): masked kernels with no weight left, and
+    # depthwise channels with no weight left; None when unknown (a failed cell).
+    layers_emptied: int | None = None
+    depthwise_channels_emptied: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -50,7 +60,8 @@ class ResultRow:
             top1=final.get("top1"), top5=final.get("top5"), val_loss=final.get("val_loss"),
             best_epoch=best_epoch(history),
             train_seconds=round(sum(h.get("seconds", 0.0) for h in history), 3),
-            status="ok", cell="dense", error=None, epochs=len(history),
+            status="ok", cell=DENSE_CELL, error=None, epochs=len(history),
+            layers_emptied=0, depthwise_channels_emptied=0,
         )
 
     @classmethod
@@ -58,7 +69,8 @@ class ResultRow:
         cls, cell: str, level: int, rewind_epoch: int, control: str, seed: int,
         sparsity: Mapping[str, float], history: Sequence[Mapping[str, Any]], seconds: float,
     ) -> ResultRow:
-        """A trained grid cell; ``sparsity`` holds the two ``weights_remaining_*`` values."""
+        """A trained grid cell; ``sparsity`` is a ``SparsityReport.summary()``: the two
+        ``weights_remaining_*`` values and the dead-structure counts (None when absent)."""
         last = history[-1] if history else {}
         return cls(
             level=level, rewind_epoch=rewind_epoch, control=control, seed=seed,
@@ -67,6 +79,8 @@ class ResultRow:
             top1=last.get("top1"), top5=last.get("top5"), val_loss=last.get("val_loss"),
             best_epoch=best_epoch(history), train_seconds=round(seconds, 3), status="ok",
             cell=cell, error=None, epochs=len(history),
+            layers_emptied=_count(sparsity.get("layers_emptied")),
+            depthwise_channels_emptied=_count(sparsity.get("depthwise_channels_emptied")),
         )
 
     @classmethod
@@ -81,11 +95,41 @@ class ResultRow:
         )
 
 
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def best_epoch(history: Sequence[Mapping[str, Any]]) -> int | None:
-    """The epoch (1-based) with the lowest val loss: the early-stop epoch."""
-    valid = [(h["val_loss"], i + 1) for i, h in enumerate(history)
+    """The epoch with the lowest val loss (the early-stop epoch), numbered as in the dense
+    run: the entry's own ``"epoch"`` (a cell rewound to k starts at k + 1), or its 1-based
+    position when the entry has none. Ties go to the earlier entry."""
+    valid = [(h["val_loss"], i, int(h.get("epoch", i + 1))) for i, h in enumerate(history)
              if h.get("val_loss") is not None and math.isfinite(h["val_loss"])]
-    return min(valid)[1] if valid else None
+    return min(valid)[2] if valid else None
+
+
+DENSE_CELL = "dense"
+
+
+def is_dense_run(row: Mapping[str, Any]) -> bool:
+    """True for the dense training run's row, False for level-0 reference cells and the rest.
+
+    Rows without a ``cell`` (older tables) fall back to level 0 without a rewind epoch.
+    """
+    cell = row.get("cell")
+    if isinstance(cell, str) and cell:
+        return cell == DENSE_CELL
+    level, rewind = row.get("level"), row.get("rewind_epoch")
+    return _is_number(level) and int(level) == 0 and not _is_number(rewind)
+
+
+def _is_number(value: Any) -> bool:
+    if value is None or isinstance(value, str):
+        return False
+    try:
+        return not math.isnan(float(value))
+    except (TypeError, ValueError):
+        return False
 
 
 REQUIRED_COLUMNS = tuple(f.name for f in dataclasses.fields(ResultRow))

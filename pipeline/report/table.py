@@ -10,7 +10,13 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.report.result_row import ARROW_FIELDS, REQUIRED_COLUMNS, ResultRow
+from pipeline.report.result_row import (
+    ARROW_FIELDS,
+    DENSE_CELL,
+    REQUIRED_COLUMNS,
+    ResultRow,
+    is_dense_run,
+)
 from pipeline.tickets.controls import TICKET, list_controls
 
 INT_COLUMNS = tuple(n for n, f in ARROW_FIELDS.items() if f.type == pa.int64())
@@ -54,11 +60,37 @@ def is_missing(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
+def dense_run_mask(df: pd.DataFrame) -> pd.Series:
+    """True on the dense training run's rows (not on level-0 reference cells)."""
+    if df.empty:
+        return pd.Series(False, index=df.index, dtype=bool)
+    return pd.Series([is_dense_run(r) for r in df.to_dict("records")], index=df.index,
+                     dtype=bool)
+
+
+def reference_mask(df: pd.DataFrame) -> pd.Series:
+    """True on the level-0 reference cells: unpruned, rewound to k, trained like a ticket."""
+    level = pd.to_numeric(df["level"], errors="coerce")
+    return (level == 0) & ~dense_run_mask(df)
+
+
+def dead_structure(row: Mapping[str, Any]) -> bool:
+    """True when the row's masks emptied a layer or a depthwise channel."""
+    return any(not is_missing(row.get(k)) and int(row[k]) > 0
+               for k in ("layers_emptied", "depthwise_channels_emptied"))
+
+
+def dead_structure_mask(df: pd.DataFrame) -> pd.Series:
+    return pd.Series([dead_structure(r) for r in df.to_dict("records")], index=df.index,
+                     dtype=bool)
+
+
 def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame:
     """One row per trained model: required columns first, extra keys after, sorted.
 
-    Order: the dense model (level 0) first, then by level, rewind epoch, control (tickets
-    before controls) and seed. Missing required keys become null columns.
+    Order: the dense training run first, then by level (the level-0 reference cells come
+    first), rewind epoch, control (tickets before controls) and seed. Missing required keys
+    become null columns.
     """
     rows = [r.to_dict() if isinstance(r, ResultRow) else dict(r) for r in rows]
     extra: list[str] = []
@@ -75,7 +107,7 @@ def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame
             df[name] = _arrow_safe(df[name])
     keys = pd.DataFrame(
         {
-            "dense": (df["level"].fillna(-1) != 0).astype(int),
+            "dense": (~dense_run_mask(df)).astype(int),
             "level": df["level"].fillna(-1),
             "rewind": df["rewind_epoch"].fillna(-1),
             "control": [control_rank(c) for c in df["control"]],
@@ -149,8 +181,8 @@ def cell_id(row: Mapping[str, Any]) -> str:
     cell = row.get("cell")
     if not is_missing(cell) and str(cell):
         return str(cell)
-    if not is_missing(row.get("level")) and int(row["level"]) == 0:
-        return "dense"
+    if is_dense_run(row):
+        return DENSE_CELL
     level, rewind = _integer(row.get("level")), _integer(row.get("rewind_epoch"))
     return f"L{level}-k{rewind}-{_text(row.get('control'))}"
 
@@ -162,16 +194,18 @@ def rewind_text(row: Mapping[str, Any]) -> str:
     return str(int(value))
 
 
+DEAD_MARK = "†"  # after the cell id: the masks emptied a layer or a depthwise channel
 RESULTS_HEADER = (
     "cell", "level", "rewind epoch", "control", "seed", "prunable left (%)", "overall left (%)",
-    "top-1 (%)", "top-5 (%)", "val loss", "best epoch", "train (s)", "status",
+    "val top-1 (%)", "val top-5 (%)", "val loss", "best epoch", "train (s)", "status",
+    "layers emptied", "dw channels emptied",
 )
 
 
 def results_row(row: Mapping[str, Any]) -> list[str]:
     """One row of the report's results table, formatted."""
     return [
-        cell_id(row),
+        cell_id(row) + (f" {DEAD_MARK}" if dead_structure(row) else ""),
         _integer(row.get("level")),
         rewind_text(row),
         _text(row.get("control")),
@@ -184,11 +218,13 @@ def results_row(row: Mapping[str, Any]) -> list[str]:
         _integer(row.get("best_epoch")),
         _number(row.get("train_seconds"), 1),
         _text(row.get("status")),
+        _integer(row.get("layers_emptied")),
+        _integer(row.get("depthwise_channels_emptied")),
     ]
 
 
 def results_markdown(df: pd.DataFrame) -> str:
     """The results table for report.md (accuracies and weights remaining in percent)."""
-    align = ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l"]
+    align = ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r"]
     body = [results_row(row) for row in df.to_dict("records")]
     return markdown_table(RESULTS_HEADER, body, align)

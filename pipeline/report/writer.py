@@ -39,13 +39,17 @@ def write_report(
     links = [
         FigureLink(
             "Accuracy vs. weights remaining", ACCURACY_PNG,
-            "Top-1 test accuracy against the percentage of prunable weights remaining (log "
+            "Top-1 val accuracy against the percentage of prunable weights remaining (log "
             "scale, sparser to the right). Solid lines: tickets, one per rewind epoch; dashed: "
-            "control runs at the same rewind epoch (same colour); dotted: the dense model.",
+            "control runs at the same rewind epoch (same colour); dash-dotted, with a plus at "
+            "100%: the level-0 reference of that rewind epoch (unpruned, rewound and trained "
+            "like the tickets); black star: the dense training run; red rings: models whose "
+            "mask emptied a layer or a depthwise channel.",
         ),
         FigureLink(
             "Early-stop epoch vs. weights remaining", EARLY_STOP_PNG,
-            "Epoch of the lowest validation loss, with the same axes and lines.",
+            "Epoch of the lowest val loss (numbered as in the dense run: a cell rewound to "
+            "epoch k trains epochs k+1 to T), with the same axes and lines.",
         ),
     ]
     store.write_bytes(figures.accuracy_vs_weights(df), ACCURACY_PNG)

@@ -3,8 +3,15 @@
 Candidates are the kernels of masked Conv2D ("conv"), DepthwiseConv2D ("depthwise") and
 Dense ("dense") layers; biases and BatchNorm parameters are never pruned. Two kernels have
 a *role*: the first Conv2D in weight order is ``first_conv``, the last Dense is
-``classifier``. Each may get its own per-level fraction (0 keeps it dense); when its
-fraction is ``None`` it is pruned like every other candidate.
+``classifier``. Each may get its own per-level fraction (0 keeps it dense). When
+``first_conv_fraction`` is ``None`` the first conv is pruned like every other candidate;
+when ``classifier_fraction`` is ``None`` the output layer is pruned at half of
+``fraction_per_level``, as Frankle & Carbin (2019) prune it; set it equal to
+``fraction_per_level`` to prune it like the others (it then shares the global threshold,
+as does any kernel whose own fraction equals ``fraction_per_level``).
+
+``min_layer_density`` (if set) is a floor: no prunable kernel keeps fewer than
+``ceil(size * min_layer_density)`` weights, whatever the strategy.
 """
 
 from __future__ import annotations
@@ -40,19 +47,36 @@ class PruningPolicy(PolicyFields):
         """Policy from the policy fields of ``settings`` (the job's ``prune`` section)."""
         return cls.from_dict(policy_fields(settings))
 
+    def _role_fraction(self, tensor: KernelInfo) -> float | None:
+        """The kernel's role-specific per-level fraction; None when it is pooled."""
+        if tensor.role == "first_conv":
+            return self.first_conv_fraction
+        if tensor.role == "classifier":
+            if self.classifier_fraction is None:
+                return self.fraction_per_level / 2  # Frankle & Carbin: the output layer at half
+            return self.classifier_fraction
+        return None
+
     def fraction_for(self, tensor: KernelInfo) -> float:
         """Per-level pruning fraction of one kernel (0.0: never pruned)."""
         if tensor.kind not in self.prunable or tensor.name in self.exclude:
             return 0.0
-        special = {"first_conv": self.first_conv_fraction,
-                   "classifier": self.classifier_fraction}.get(tensor.role or "")
+        special = self._role_fraction(tensor)
         return self.fraction_per_level if special is None else special
 
     def pooled(self, tensor: KernelInfo) -> bool:
-        """True when the kernel shares the global threshold (no role-specific fraction)."""
-        special = {"first_conv": self.first_conv_fraction,
-                   "classifier": self.classifier_fraction}.get(tensor.role or "")
-        return special is None and self.fraction_for(tensor) > 0
+        """True when the kernel shares the global threshold: it has no role-specific
+        fraction, or one equal to ``fraction_per_level`` (pruned like the others)."""
+        special = self._role_fraction(tensor)
+        alike = special is None or special == self.fraction_per_level
+        return alike and self.fraction_for(tensor) > 0
+
+    def floor_count(self, tensor: KernelInfo) -> int:
+        """Fewest weights a prunable kernel keeps under ``min_layer_density`` (0: no floor)."""
+        if not self.min_layer_density or not self.is_prunable(tensor):
+            return 0
+        # the small slack keeps e.g. 100 * 0.07 = 7.000000000000001 from rounding up to 8
+        return min(tensor.size, math.ceil(tensor.size * self.min_layer_density - 1e-9))
 
     def is_prunable(self, tensor: KernelInfo) -> bool:
         return self.fraction_for(tensor) > 0

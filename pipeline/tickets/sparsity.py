@@ -10,12 +10,19 @@ Definitions (fractions in 0..1):
 
 A kernel weight "remains" when its mask is 1 (a trained weight that happens to be 0.0 is
 not pruned).
+
+Dead structure, counted because a ticket with it is a different architecture:
+
+* ``layers_emptied``: masked kernels with no weight left;
+* ``depthwise_channels_emptied``: channels ``c`` of DepthwiseConv2D kernels
+  (``[kh, kw, C, M]``) whose ``mask[:, :, c, :]`` is all zero, in every depthwise layer
+  (emptied layers included: each of their channels counts).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import keras
@@ -35,11 +42,23 @@ class SparsityReport:
     table: pd.DataFrame  # one row per tensor, then "TOTAL prunable" and "TOTAL overall"
     weights_remaining_prunable: float
     weights_remaining_overall: float
+    emptied_layers: list[str] = field(default_factory=list)  # in model order
+    emptied_channels: dict[str, int] = field(default_factory=dict)  # depthwise layer -> count
 
-    def summary(self) -> dict[str, float]:
+    @property
+    def layers_emptied(self) -> int:
+        return len(self.emptied_layers)
+
+    @property
+    def depthwise_channels_emptied(self) -> int:
+        return sum(self.emptied_channels.values())
+
+    def summary(self) -> dict[str, float | int]:
         return {
             "weights_remaining_prunable": self.weights_remaining_prunable,
             "weights_remaining_overall": self.weights_remaining_overall,
+            "layers_emptied": self.layers_emptied,
+            "depthwise_channels_emptied": self.depthwise_channels_emptied,
         }
 
     def to_csv(self) -> str:
@@ -58,6 +77,12 @@ def _parameter_tensors(layer: keras.layers.Layer) -> list[tuple[str, Any]]:
     return [(v.path, v) for v in layer.weights if id(v) not in skip]
 
 
+def emptied_channels(mask: np.ndarray) -> int:
+    """Channels of a depthwise ``[kh, kw, C, M]`` mask with no weight left."""
+    alive = np.asarray(mask) != 0
+    return int(np.count_nonzero(~alive.any(axis=(0, 1, 3))))
+
+
 def sparsity_report(
     model: keras.Model,
     policy: PruningPolicy | None = None,
@@ -68,6 +93,8 @@ def sparsity_report(
     masks = get_masks(model) if masks is None else masks
     infos = {t.name: t for t in describe_kernels(model)}
     rows = []
+    dead_layers: list[str] = []
+    dead_channels: dict[str, int] = {}
     for layer in iter_layers(model):
         for path, var in _parameter_tensors(layer):
             size = int(np.prod(var.shape))
@@ -77,6 +104,12 @@ def sparsity_report(
                 remaining = int(np.count_nonzero(masks[layer.name]))
                 kind, role = LAYER_KIND[type(layer)], info.role or ""
                 prunable = policy.is_prunable(info)
+                if remaining == 0 and size > 0:
+                    dead_layers.append(layer.name)
+                if kind == "depthwise" and len(info.shape) == 4:
+                    dead = emptied_channels(masks[layer.name])
+                    if dead:
+                        dead_channels[layer.name] = dead
             else:
                 remaining = size
                 kind = "batchnorm" if isinstance(layer, keras.layers.BatchNormalization) else (
@@ -99,4 +132,6 @@ def sparsity_report(
         table=table,
         weights_remaining_prunable=prunable_left / prunable_size if prunable_size else 1.0,
         weights_remaining_overall=overall_left / overall_size if overall_size else 1.0,
+        emptied_layers=dead_layers,
+        emptied_channels=dead_channels,
     )

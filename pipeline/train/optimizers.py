@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import keras
 
 from pipeline.train.schedules import WarmupDecay
-
-
-def steps_per_epoch(num_images: int, batch_size: int, workers: int = 1) -> int:
-    """Optimizer steps one worker takes per epoch when ``workers`` share the data."""
-    return max(1, math.ceil(num_images / max(1, workers) / batch_size))
 
 
 def make_schedule(train, steps_per_epoch: int) -> WarmupDecay:  # noqa: ANN001 - TrainSettings

@@ -2,9 +2,10 @@
 
 Elephas turns a whole partition into one numpy array, so executor memory grows with the
 partition. Here an epoch is cut into *rounds*: the driver lists the split's Parquet row
-groups (footers only), shuffles them per epoch, cuts them into chunks and packs the chunks
-into per-task shares of at most ``images_per_task`` images; each round gives one share to
-every worker. A task reads only its own row-group slices straight from the store
+groups (footers only), shuffles them per epoch and cuts the stream into per-task shares of
+whole batches, at most ``images_per_task`` images (:func:`plan_whole_batches`); each round
+gives one share to every worker. :func:`plan_epoch` cuts a whole split into about equal
+shares (evaluation). A task reads only its own row-group slices straight from the store
 (:meth:`pipeline.data.dataset.DatasetSplit.read`), so neither the driver nor any executor
 ever holds more than one round's share: ``images_per_task × N × N × 3`` bytes of uint8
 pixels (2,048 images at 224×224 is about 300 MB). This module only plans.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from pipeline.data.dataset import RowSlice
 
-__all__ = ["RowSlice", "Share", "epoch_rounds", "plan_epoch"]
+__all__ = ["RowSlice", "Share", "plan_epoch", "plan_whole_batches"]
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,46 @@ def plan_epoch(
     return [s for s in shares if s]
 
 
-def epoch_rounds(
-    split_url: str, groups: list[RowSlice], workers: int, images_per_task: int, seed: int
-) -> list[list[Share]]:
-    """The epoch's rounds: each a list of at most ``workers`` shares."""
-    shares = [Share(split_url, tuple(s)) for s in plan_epoch(groups, workers, images_per_task,
-                                                             seed)]
-    return [shares[i : i + workers] for i in range(0, len(shares), workers)]
+def plan_whole_batches(
+    groups: list[RowSlice], workers: int, steps_per_epoch: int, batch_size: int,
+    steps_per_round: int, seed: int,
+) -> list[list[list[RowSlice]]]:
+    """One epoch of local SGD: rounds, each with one share per worker, of whole batches.
 
-
-# Reading belongs to pipeline.data.dataset; these two names remain for callers not yet
-# moved over (the dense and data-parallel stages, benchmarks, the convergence test).
+    Row groups are shuffled with ``seed`` and read as one stream. Every round gives each of
+    the ``workers`` the next ``m × batch_size`` images, ``m = min(steps_per_round, steps
+    left)``, until every worker has taken ``steps_per_epoch`` steps; the stream's remaining
+    images (fewer than one global batch per epoch when the epoch uses all the data it can)
+    are skipped this epoch.
+    """
+    if min(workers, steps_per_epoch, batch_size, steps_per_round) < 1:
+        raise ValueError("workers, steps_per_epoch, batch_size and steps_per_round must be "
+                         "at least 1")
+    order = list(groups)
+    random.Random(seed).shuffle(order)
+    total = sum(g.count for g in order)
+    needed = steps_per_epoch * workers * batch_size
+    if needed > total:
+        raise ValueError(f"an epoch of {steps_per_epoch} steps x {workers} workers x batch "
+                         f"{batch_size} needs {needed} images; the split has {total}")
+    rounds: list[list[list[RowSlice]]] = []
+    group, used = 0, 0  # position in the stream: order[group], rows taken from it
+    steps_left = steps_per_epoch
+    while steps_left:
+        steps = min(steps_per_round, steps_left)
+        shares = []
+        for _ in range(workers):
+            want, share = steps * batch_size, []
+            while want:
+                current = order[group]
+                take = min(want, current.count - used)
+                if take:
+                    share.append(RowSlice(current.file, current.row_group,
+                                          current.start + used, take))
+                used, want = used + take, want - take
+                if used == current.count:
+                    group, used = group + 1, 0
+            shares.append(share)
+        rounds.append(shares)
+        steps_left -= steps
+    return rounds

@@ -20,6 +20,7 @@ EXPECTED_CELLS = [
     for k in (0, 1)
     for control in ("none", "reinit", "random_mask")
 ]
+REFERENCES = [(0, k, "none") for k in (0, 1)]  # the level-0 cells
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +34,14 @@ def test_results_table_has_exactly_the_expected_rows(mobilenet_run):
     store = ArtifactStore(mobilenet_run.run_url)
     table = pd.read_csv(store.path("results.csv"))
     parquet = pd.read_parquet(store.path("results.parquet"))
-    assert len(table) == len(parquet) == 1 + len(EXPECTED_CELLS)
+    assert len(table) == len(parquet) == 1 + len(REFERENCES) + len(EXPECTED_CELLS)
     assert (table["status"] == "ok").all(), table[["cell", "error"]]
-    dense = table[table["level"] == 0]
+    dense = table[table["cell"] == "dense"]
     assert len(dense) == 1 and dense["control"].item() == "none"
-    cells = {(int(r.level), int(r.rewind_epoch), r.control) for r in table[table.level > 0]
+    assert dense["level"].item() == 0 and dense["rewind_epoch"].isna().all()
+    cells = {(int(r.level), int(r.rewind_epoch), r.control) for r in table[table.cell != "dense"]
              .itertuples()}
-    assert cells == set(EXPECTED_CELLS)
+    assert cells == set(EXPECTED_CELLS) | set(REFERENCES)
     for column in ("top1", "top5", "val_loss", "best_epoch", "train_seconds", "seed"):
         assert table[column].notna().all(), column
     assert ((table["top1"] >= 0) & (table["top1"] <= table["top5"]) & (table["top5"] <= 1)).all()
@@ -52,7 +54,7 @@ def test_weights_remaining_follow_the_imp_schedule(mobilenet_run):
         # global pruning keeps round(pool * 0.5 ** L) weights: exact to one weight
         np.testing.assert_allclose(rows["weights_remaining_prunable"], 0.5**level, atol=1e-5)
         assert (rows["weights_remaining_overall"] > rows["weights_remaining_prunable"]).all()
-    assert table.loc[table.level == 0, "weights_remaining_prunable"].item() == 1.0
+    assert (table.loc[table.level == 0, "weights_remaining_prunable"] == 1.0).all()
 
 
 def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
@@ -100,6 +102,8 @@ def test_report_and_figures_exist(mobilenet_run):
     report = run.read_text("report.md")
     assert "figures/accuracy_vs_weights.png" in report
     assert "L2-k1-random_mask" in report
+    for k in (0, 1):  # the level-0 reference of every rewind point, and the comparison with it
+        assert f"L0-k{k}-none" in report
     for name in ("accuracy_vs_weights", "early_stop_vs_weights", "layer_sparsity"):
         data = run.read_bytes("figures", f"{name}.png")
         assert data.startswith(b"\x89PNG") and len(data) > 5_000

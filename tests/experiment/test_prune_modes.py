@@ -19,7 +19,8 @@ def test_data_parallel_cells_keep_exact_zeros(spark, sample_dataset, tmp_path):
         "rewind.epochs=[1]", "grid.controls=[reinit]", "grid.mode=data_parallel",
     )
     outcome = run_prune_job(settings, spark=spark)
-    assert [r["cell"] for r in outcome.rows] == ["dense", "L1-k1-none", "L1-k1-reinit"]
+    assert [r["cell"] for r in outcome.rows] == ["dense", "L0-k1-none", "L1-k1-none",
+                                                 "L1-k1-reinit"]
     assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
     run = RunLayout(outcome.run_url)
     for cell in (Cell(1, 1), Cell(1, 1, "reinit")):
@@ -39,7 +40,7 @@ def test_one_shot_prunes_every_level_from_the_dense_weights(spark, sample_datase
     )
     outcome = run_prune_job(settings, spark=spark)
     rows = {r["cell"]: r for r in outcome.rows}
-    assert set(rows) == {"dense", "L1-k0-none", "L2-k0-none"}
+    assert set(rows) == {"dense", "L0-k0-none", "L1-k0-none", "L2-k0-none"}
     np.testing.assert_allclose(rows["L2-k0-none"]["weights_remaining_prunable"], 0.25,
                                atol=1e-5)
     run = ArtifactStore(outcome.run_url)

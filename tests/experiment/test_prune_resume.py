@@ -17,7 +17,9 @@ from pipeline.store import ArtifactStore
 from pipeline.train.checkpoints import load_checkpoint
 from tests.support.job_settings import tiny_settings
 
-CELLS = [Cell(1, k, c) for k in (0, 1) for c in ("none", "reinit", "random_mask")]
+CELLS = [Cell(0, k) for k in (0, 1)] + [
+    Cell(1, k, c) for k in (0, 1) for c in ("none", "reinit", "random_mask")]
+ROWS = 1 + len(CELLS)  # the dense run and every cell
 
 
 def _mtimes(root, pattern):
@@ -46,21 +48,21 @@ def test_dense_only_then_full_run_does_not_retrain_dense(spark, settings, run_ro
 
     outcome = run_prune_job(settings, spark=spark)
     assert _mtimes(run_root, "dense/*") == dense_files
-    assert [r["status"] for r in outcome.rows] == ["ok"] * 7
+    assert [r["status"] for r in outcome.rows] == ["ok"] * ROWS
 
 
 def test_rerun_trains_only_the_missing_cell(spark, settings, run_root):
-    before = _mtimes(run_root, "grid/L1/k*/*/result.json")
+    before = _mtimes(run_root, "grid/L*/k*/*/result.json")
     assert len(before) == len(CELLS)
     lost = Cell(1, 1, "reinit")  # as if the driver died while this cell was training
     RunDirectory(settings).store.delete(*RunLayout.cell_result(lost))
 
     outcome = run_prune_job(settings, spark=spark)
-    after = _mtimes(run_root, "grid/L1/k*/*/result.json")
+    after = _mtimes(run_root, "grid/L*/k*/*/result.json")
     changed = {str(p) for p in after if after[p] != before.get(p)}
     assert changed == {"/".join(RunLayout.cell_result(lost))}
     table = pd.read_csv(run_root / "results.csv")
-    assert len(table) == 7 and (table["status"] == "ok").all()
+    assert len(table) == ROWS and (table["status"] == "ok").all()
     assert outcome.rows[0]["cell"] == "dense"
 
 
@@ -74,4 +76,4 @@ def test_corrupt_checkpoint_is_detected_and_recomputed(spark, settings, run_root
     load_checkpoint(store.child("dense"), "epoch-001")  # rewritten and valid
     assert list((run_root / "superseded").glob("*/grid/L1/k0/none/result.json"))
     table = pd.read_csv(run_root / "results.csv")
-    assert len(table) == 7 and (table["status"] == "ok").all()
+    assert len(table) == ROWS and (table["status"] == "ok").all()

@@ -25,7 +25,8 @@ def test_paths_of_one_run(tmp_path):
 
 
 def test_remote_context_is_derived_from_the_run(tmp_path):
-    settings = tiny_settings("unused", str(tmp_path), "grid.batch_size=0", "train.batch_size=8")
+    settings = tiny_settings("unused", str(tmp_path), "train.batch_size=8",
+                             "rewind.optimizer=restore")
     run = RunDirectory(settings)
     facts = DatasetFacts(url="d", train_url="d/train", val_url="d/val", image_size=32,
                          num_classes=10, train_rows=300, val_rows=100)
@@ -33,6 +34,9 @@ def test_remote_context_is_derived_from_the_run(tmp_path):
                         policy={"strategy": "global"})
     assert type(ctx.layout) is RunLayout and ctx.layout.url == run.url  # no settings inside
     assert isinstance(ctx.spec, MaskedSpec)
-    assert ctx.batch_size == 24  # the dense model's global batch: 8 x 3 workers
+    assert ctx.workers == 3 and ctx.rewind_optimizer == "restore"
+    procedure = ctx.procedure(seed=5)  # cells train with the dense stage's procedure
+    assert (procedure.workers, procedure.batch_size, procedure.global_batch) == (3, 8, 24)
+    assert procedure.steps_per_epoch == 300 // 24 and procedure.seed == 5
     assert ctx.deterministic == settings.run.deterministic
     assert pickle.loads(pickle.dumps(ctx)) == ctx  # picklable for Spark tasks

@@ -9,8 +9,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.report import REQUIRED_COLUMNS
-from pipeline.report.result_row import ResultRow, best_epoch
-from pipeline.report.table import control_rank, parquet_bytes, results_frame
+from pipeline.report.result_row import ResultRow, best_epoch, is_dense_run
+from pipeline.report.table import (
+    control_rank,
+    dense_run_mask,
+    parquet_bytes,
+    reference_mask,
+    results_frame,
+)
 from pipeline.tickets.controls import TICKET, control_marker, list_controls
 
 HISTORY = [{"epoch": 1, "top1": 0.5, "top5": 0.9, "val_loss": 1.2, "seconds": 2.0},
@@ -53,3 +59,42 @@ def test_control_registry_is_the_vocabulary():
     assert control_marker("reinit") != control_marker("random_mask")
     ranks = sorted(["random_mask", "zzz", TICKET, "reinit"], key=control_rank)
     assert ranks == [TICKET, "reinit", "random_mask", "zzz"]
+
+
+def test_best_epoch_uses_the_history_own_epoch_numbers():
+    # a cell rewound to k = 4 trains epochs 5..7, numbered as in the dense run
+    rewound = [dict(h, epoch=h["epoch"] + 4) for h in HISTORY]
+    assert best_epoch(rewound) == 6
+    row = ResultRow.ok("L1-k4-none", 1, 4, TICKET, 0, SPARSITY, rewound, 1.0)
+    assert (row.best_epoch, row.epochs) == (6, 3)  # epochs: what was trained
+    without = [{k: v for k, v in h.items() if k != "epoch"} for h in rewound]
+    assert best_epoch(without) == 2  # no "epoch" key: the 1-based position
+
+
+def test_dead_structure_columns():
+    assert REQUIRED_COLUMNS[-2:] == ("layers_emptied", "depthwise_channels_emptied")
+    dense = ResultRow.dense(0, HISTORY)
+    assert (dense.layers_emptied, dense.depthwise_channels_emptied) == (0, 0)
+    summary = dict(SPARSITY, layers_emptied=2, depthwise_channels_emptied=17)
+    ok = ResultRow.ok("L3-k0-none", 3, 0, TICKET, 0, summary, HISTORY, 1.0)
+    assert (ok.layers_emptied, ok.depthwise_channels_emptied) == (2, 17)
+    unknown = ResultRow.ok("L3-k0-none", 3, 0, TICKET, 0, SPARSITY, HISTORY, 1.0)
+    assert unknown.layers_emptied is None  # a summary without the counts: not measured
+    failed = ResultRow.failed("L3-k0-none", 3, 0, TICKET, 0, "boom")
+    assert (failed.layers_emptied, failed.depthwise_channels_emptied) == (None, None)
+    table = pq.read_table(io.BytesIO(parquet_bytes(results_frame([dense, ok, failed]))))
+    types = {f.name: f.type for f in table.schema}
+    assert types["layers_emptied"] == types["depthwise_channels_emptied"] == pa.int64()
+    assert table.column("depthwise_channels_emptied").to_pylist() == [0, 17, None]
+
+
+def test_dense_run_is_told_from_level0_cells():
+    dense = ResultRow.dense(0, HISTORY).to_dict()
+    reference = ResultRow.ok("L0-k1-none", 0, 1, TICKET, 0, SPARSITY, HISTORY, 1.0).to_dict()
+    assert is_dense_run(dense) and not is_dense_run(reference)
+    # older rows without a cell id: level 0 without a rewind epoch is the dense run
+    assert is_dense_run({"level": 0, "rewind_epoch": None})
+    assert not is_dense_run({"level": 0, "rewind_epoch": 1})
+    frame = results_frame([reference, dense])
+    assert list(dense_run_mask(frame)) == [True, False]
+    assert list(reference_mask(frame)) == [False, True]

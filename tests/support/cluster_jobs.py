@@ -32,7 +32,8 @@ LOCAL_CONF = REPO / "conf" / "local.yaml"
 SUBMIT_TIMEOUT_S = 900.0
 
 # The small main-job run every cluster test uses: LeNet, 2 epochs, one level, rewind 0 and 1,
-# both controls (from conf/local.yaml): the dense row plus 6 cells.
+# both controls (from conf/local.yaml): the dense row plus 8 cells (2 level-0 references, 2
+# tickets, 4 controls; expected_cells lists them).
 PRUNE_SETTINGS = (
     "model.name=lenet_300_100",
     "train.epochs=2",
@@ -40,8 +41,6 @@ PRUNE_SETTINGS = (
     "rewind.epochs=[0, 1]",
     "train.round_images_per_worker=64",
 )
-PRUNE_CELLS = 6
-
 _DROPPED_ENV = ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "PYSPARK_GATEWAY_PORT",
                 "PYSPARK_GATEWAY_SECRET", "SPARK_HOME", "SPARK_CONF_DIR", "MASTER")
 

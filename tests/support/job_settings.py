@@ -11,7 +11,8 @@ LOCAL_CONF = Path(__file__).resolve().parents[2] / "conf" / "local.yaml"
 
 
 def tiny_settings(data_url: str, output: str, *overrides: str) -> PruneJobSettings:
-    """Two epochs, two levels, rewind points 0 and 1, both controls, small rounds."""
+    """Two epochs, two levels, rewind points 0 and 1, both controls, small rounds; the
+    output layer pruned like the others, so every level keeps exactly 0.5 ** L."""
     return load_config(
         PruneJobSettings,
         LOCAL_CONF,
@@ -23,6 +24,7 @@ def tiny_settings(data_url: str, output: str, *overrides: str) -> PruneJobSettin
             "prune.levels=2",
             "prune.fraction_per_level=0.5",
             "prune.strategy=global",
+            "prune.classifier_fraction=0.5",
             "rewind.epochs=[0, 1]",
             "grid.controls=[reinit, random_mask]",
             *overrides,

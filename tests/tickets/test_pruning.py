@@ -47,7 +47,7 @@ def _counts(masks: dict[str, np.ndarray]) -> dict[str, int]:
 @pytest.mark.parametrize("strategy", ["global", "layerwise"])
 def test_imp_levels_keep_exact_fractions_and_only_shrink(strategy: str) -> None:
     model = _conv4()
-    policy = PruningPolicy(strategy=strategy, fraction_per_level=0.2)
+    policy = PruningPolicy(strategy=strategy, fraction_per_level=0.2, classifier_fraction=0.2)
     sizes = {t.name: t.size for t in describe_kernels(model)}
     total = sum(sizes.values())
     previous = get_masks(model)
@@ -74,14 +74,14 @@ def test_imp_levels_keep_exact_fractions_and_only_shrink(strategy: str) -> None:
 def test_global_threshold_and_layerwise_threshold_respect_magnitude() -> None:
     model = _lenet()
     kernels = _kernels(model)
-    policy = PruningPolicy(strategy="global", fraction_per_level=0.5)
+    policy = PruningPolicy(strategy="global", fraction_per_level=0.5, classifier_fraction=0.5)
     masks = masks_at_level(model, policy, 1)
     kept = np.concatenate([np.abs(kernels[n][m]) for n, m in masks.items()])
     cut = np.concatenate([np.abs(kernels[n][~m]) for n, m in masks.items()])
     assert kept.min() >= cut.max()
     # global differs from layerwise: per-layer fractions are not all 0.5
     assert len({round(m.mean(), 2) for m in masks.values()}) > 1
-    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5, classifier_fraction=0.5)
     masks = masks_at_level(model, policy, 1)
     for name, mask in masks.items():
         assert np.abs(kernels[name][mask]).min() >= np.abs(kernels[name][~mask]).max()
@@ -97,7 +97,7 @@ def test_ties_and_already_pruned_weights_give_exact_counts() -> None:
     # pruned weights with huge magnitude must not come back
     for name in kernels:
         kernels[name][~old[name]] = 100.0
-    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5, classifier_fraction=0.5)
     masks = masks_at_level(model, policy, 1, masks=old, kernels=kernels)
     for t in infos:
         target = round(t.size * 0.5)
@@ -129,7 +129,8 @@ def test_policy_kinds_roles_and_exclusions() -> None:
     # the main job's settings section maps by field name; extra fields are ignored
     section = SimpleNamespace(method="imp", levels=3, strategy="layerwise",
                               fraction_per_level=0.3, prunable=["dense"],
-                              first_conv_fraction=None, classifier_fraction=0.1)
+                              first_conv_fraction=None, classifier_fraction=0.1,
+                              min_layer_density=None, keep_depthwise_channels=False)
     mapped = PruningPolicy.from_settings(section)
     assert mapped == PruningPolicy(strategy="layerwise", fraction_per_level=0.3,
                                    prunable=["dense"], classifier_fraction=0.1)
@@ -137,7 +138,8 @@ def test_policy_kinds_roles_and_exclusions() -> None:
 
 def test_depthwise_policy_on_mobilenet_and_report() -> None:
     model = to_masked(create_model("mobilenet_v2", image_size=32, classes=10, alpha=0.35))
-    policy = PruningPolicy(prunable=["conv", "dense"], fraction_per_level=0.2)
+    policy = PruningPolicy(prunable=["conv", "dense"], fraction_per_level=0.2,
+                           classifier_fraction=0.2)
     set_masks(model, imp_masks(model, policy, 3))
     kinds = {t.name: t.kind for t in describe_kernels(model)}
     masks = get_masks(model)
@@ -167,7 +169,7 @@ def test_one_shot_reaches_target_sparsity() -> None:
 
 def test_sparsity_report_definitions_on_lenet() -> None:
     model = _lenet()
-    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5)
+    policy = PruningPolicy(strategy="layerwise", fraction_per_level=0.5, classifier_fraction=0.5)
     set_masks(model, imp_masks(model, policy, 1))
     report = sparsity_report(model, policy)
     kernels = 64 * 300 + 300 * 100 + 100 * 10

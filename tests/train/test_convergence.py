@@ -23,9 +23,10 @@ from pipeline.data.readers import load_numpy, split_url
 from pipeline.experiment.settings import TrainSettings
 from pipeline.models.spec import ModelSpec
 from pipeline.seeding import make_deterministic
-from pipeline.train.data_parallel import DataParallelJob, make_spark_model, train_epoch
+from pipeline.train.data_parallel import make_spark_model, train_epoch
 from pipeline.train.evaluation import evaluate_distributed, evaluate_local
-from pipeline.train.optimizers import make_loss, make_optimizer, steps_per_epoch
+from pipeline.train.optimizers import make_loss, make_optimizer
+from pipeline.train.procedure import TrainingProcedure
 
 WORKERS = 2
 BATCH = 32
@@ -53,25 +54,34 @@ def _spec(seed: int) -> ModelSpec:
     return ModelSpec("lenet_300_100", 16, 10, seed=seed)
 
 
+def _procedure(url: str, seed: int) -> TrainingProcedure:
+    return TrainingProcedure(_spec(seed), split_url(url, "train"), 10, 1000, WORKERS, BATCH,
+                             images_per_task=128, augment=False, seed=seed, deterministic=True)
+
+
 def _single_process(url: str, seed: int) -> float:
+    import tensorflow as tf
+
     x, y = load_numpy(split_url(url, "train"))
     make_deterministic(seed)
     model = _spec(seed).build()
-    # One process sees the same global batch as the workers together: BATCH × WORKERS.
-    steps = steps_per_epoch(len(x), BATCH, WORKERS)
+    # One process takes the workers' global batch, BATCH × WORKERS, and as many whole
+    # batches per epoch as they take steps.
+    steps = _procedure(url, seed).steps_per_epoch
     model.compile(optimizer=make_optimizer(TRAIN, steps), loss=make_loss(0.0))
-    model.fit(x.astype("float32"), np.eye(10, dtype="float32")[y], batch_size=BATCH * WORKERS,
-              epochs=EPOCHS, shuffle=True, verbose=0)
+    data = (tf.data.Dataset.from_tensor_slices((x.astype("float32"),
+                                                np.eye(10, dtype="float32")[y]))
+            .shuffle(len(x), seed=seed).batch(BATCH * WORKERS, drop_remainder=True).repeat())
+    model.fit(data, epochs=EPOCHS, steps_per_epoch=steps, verbose=0)
     return evaluate_local(model, split_url(url, "val"), 16, 256).top1
 
 
 def _distributed(spark, url: str, seed: int) -> tuple[float, int]:
     train_url = split_url(url, "train")
-    job = DataParallelJob(_spec(seed), train_url, 10, WORKERS, images_per_task=128,
-                          batch_size=BATCH, augment=False, seed=seed, deterministic=True)
+    job = _procedure(url, seed)
     model = _spec(seed).build()
-    steps = steps_per_epoch(1000, BATCH, WORKERS)
-    spark_model = make_spark_model(model, job, make_optimizer(TRAIN, steps), make_loss(0.0))
+    spark_model = make_spark_model(model, job, make_optimizer(TRAIN, job.steps_per_epoch),
+                                   make_loss(0.0))
     groups = DatasetSplit.of(train_url).row_groups()
     for epoch in range(1, EPOCHS + 1):
         train_epoch(spark.sparkContext, spark_model, job, groups, epoch)
@@ -85,8 +95,8 @@ def test_distributed_matches_single_process(spark, digits_dataset):
     for seed in SEEDS:
         single = _single_process(digits_dataset, seed)
         distributed, global_step = _distributed(spark, digits_dataset, seed)
-        # the optimizer's step counter ran on across rounds: one epoch = 1000 / 64 steps
-        assert global_step == EPOCHS * steps_per_epoch(1000, BATCH, WORKERS)
+        # the optimizer's step counter ran on across rounds: one epoch = 1000 // 64 steps
+        assert global_step == EPOCHS * (1000 // (BATCH * WORKERS))
         assert single > 0.5, f"seed {seed}: single-process baseline did not learn ({single:.3f})"
         gaps.append(distributed - single)
     print("distributed - single, per seed:", [round(g, 3) for g in gaps])

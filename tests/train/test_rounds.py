@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.data.dataset import DatasetSplit
-from pipeline.train.rounds import RowSlice, epoch_rounds, plan_epoch
+from pipeline.train.rounds import RowSlice, plan_epoch, plan_whole_batches
 
 GROUPS = [RowSlice(f"f{i}.parquet", 0, 0, n) for i, n in enumerate([500, 300, 120, 80, 7])]
 
@@ -34,9 +34,33 @@ def test_rounds_are_balanced_and_seeded():
     assert max(sizes) - min(sizes) <= max(sizes) // 2 + 1
     assert plan_epoch(GROUPS, 2, 100, seed=1) == shares
     assert plan_epoch(GROUPS, 2, 100, seed=2) != shares
-    rounds = epoch_rounds("file:///x", GROUPS, 2, 100, seed=1)
-    assert all(1 <= len(r) <= 2 for r in rounds)
-    assert sum(len(r) for r in rounds) == len(shares)
+
+
+@pytest.mark.parametrize("workers,batch,steps_per_round", [(1, 32, 3), (2, 25, 4), (3, 7, 1)])
+def test_training_rounds_hold_whole_batches(workers, batch, steps_per_round):
+    total = sum(g.count for g in GROUPS)  # 1,007 rows
+    steps = total // (workers * batch)
+    rounds = plan_whole_batches(GROUPS, workers, steps, batch, steps_per_round, seed=5)
+    assert all(len(r) == workers for r in rounds)
+    taken = 0
+    for shares in rounds:
+        sizes = {sum(s.count for s in share) for share in shares}
+        assert len(sizes) == 1  # every replica of a round takes the same steps
+        size = sizes.pop()
+        assert size % batch == 0 and size <= steps_per_round * batch
+        taken += size // batch
+    assert taken == steps  # every replica takes steps_per_epoch steps, no partial batch
+    covered = _covered([share for shares in rounds for share in shares])
+    rows = [(f, r) for f, rs in covered.items() for r in rs]
+    assert len(rows) == len(set(rows)) == steps * workers * batch  # no row twice
+    assert total - len(rows) < workers * batch  # only the last partial global batch is left
+    assert plan_whole_batches(GROUPS, workers, steps, batch, steps_per_round, seed=5) == rounds
+    assert plan_whole_batches(GROUPS, workers, steps, batch, steps_per_round, seed=6) != rounds
+
+
+def test_training_rounds_refuse_more_steps_than_the_data_holds():
+    with pytest.raises(ValueError, match="needs 1024 images; the split has 1007"):
+        plan_whole_batches(GROUPS, 2, 16, 32, 4, seed=0)
 
 
 def test_bad_arguments_are_errors():

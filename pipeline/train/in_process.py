@@ -1,0 +1,67 @@
+"""The training procedure executed in one process: every replica of a round in turn.
+
+A grid cell in ``grid.mode: task`` trains here, inside its one Spark task. Each round, each
+share is read (:meth:`DatasetSplit.read`, the dense stage's decoding and flips), trained
+from the round's weights and optimizer state, and the replicas are averaged, exactly as
+the Elephas rounds of :mod:`pipeline.train.data_parallel` do across executors. Only one
+share's images are in memory at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+
+from pipeline.data.dataset import DatasetSplit
+from pipeline.seeding import derive_seed
+from pipeline.train.local_sgd import average_round, train_share
+from pipeline.train.procedure import EpochStats, RoundResult, TrainingProcedure, run_epoch
+from pipeline.train.rounds import RowSlice, Share
+
+
+class InProcessRounds:
+    """``model`` trained by ``procedure`` in this process; holds the optimizer's state."""
+
+    def __init__(self, model: keras.Model, procedure: TrainingProcedure,
+                 optimizer: keras.optimizers.Optimizer, loss: keras.losses.Loss,
+                 optimizer_state: list[np.ndarray] | None = None, read_workers: int = 1):
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+        optimizer.build(model.trainable_variables)
+        self.model, self.optimizer, self.procedure = model, optimizer, procedure
+        self.optimizer_state = optimizer_state
+        self.read_workers = read_workers
+
+    @property
+    def global_step(self) -> int:
+        return int(self.optimizer_state[0]) if self.optimizer_state else 0
+
+    def _read(self, share: Share, flip_seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+        key = None if flip_seed is None else derive_seed(flip_seed, repr(share.slices))
+        x, labels = DatasetSplit.of(share.split_url).read(
+            share.slices, self.procedure.spec.image_size, flip_key=key,
+            parallel=self.read_workers)
+        return x, np.eye(self.procedure.num_classes, dtype=np.float32)[labels]
+
+    def fit_round(self, shares: list[Share], epoch: int, index: int) -> RoundResult:
+        start = time.monotonic()
+        base = self.model.get_weights()
+        seed = self.procedure.order_seed(epoch, index)
+        flip_seed = self.procedure.flip_seed(epoch, index)
+        outcomes = []
+        for share_index, share in enumerate(shares):
+            x, y = self._read(share, flip_seed)
+            outcomes.append(train_share(
+                self.model, self.optimizer, base, self.optimizer_state, x, y,
+                self.procedure.batch_size, seed, share_index, self.procedure.deterministic))
+        weights, self.optimizer_state, loss, accuracy = average_round(base, outcomes)
+        self.model.set_weights(weights)
+        return RoundResult(images=sum(o["images"] for o in outcomes), tasks=len(outcomes),
+                           loss=loss, accuracy=accuracy, seconds=time.monotonic() - start,
+                           compute_seconds=sum(o["seconds"] for o in outcomes))
+
+    def train_epoch(self, groups: Sequence[RowSlice], epoch: int) -> EpochStats:
+        """Epoch ``epoch`` (1-based); the model holds the result."""
+        return run_epoch(self.procedure, groups, epoch, self.fit_round, lambda: self.global_step)

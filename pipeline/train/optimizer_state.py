@@ -1,0 +1,59 @@
+"""The optimizer state a rewound model starts from: reset to step k, or restored from k.
+
+Rewinding to epoch k (Frankle et al. 2019/2020, open_lth) means the surviving weights take
+their values at step ``k·S`` and training continues from there to the end, with the
+learning-rate schedule at step ``k·S``. ``reset`` (open_lth's way) starts fresh moments
+and sets only the step counter; ``restore`` starts from the dense run's optimizer state at
+epoch k, with the moments of pruned weights set to zero (for RMSProp and Adam, where zero
+second moments at a high learning rate make the first steps too large).
+
+A state is the list of the optimizer's variables in ``optimizer.variables`` order, the
+step counter first: what the training executions carry from round to round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import keras
+import numpy as np
+
+REWIND_OPTIMIZER = ("reset", "restore")
+
+
+def _built(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+
+
+def fresh_state(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                step: int) -> list[np.ndarray]:
+    """A new optimizer's variables (zero moments) with its step counter at ``step``."""
+    _built(model, optimizer)
+    state = [np.zeros(v.shape, v.dtype) for v in optimizer.variables]
+    state[0] = np.asarray(step, dtype=optimizer.variables[0].dtype)
+    return state
+
+
+def restored_state(model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                   saved: Sequence[np.ndarray],
+                   masks: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """``saved`` (the dense optimizer's variables) for ``model``'s optimizer, with every
+    slot of a masked kernel zeroed where its mask is 0."""
+    from pipeline.tickets import masked_layers
+
+    _built(model, optimizer)
+    variables = optimizer.variables
+    if len(saved) != len(variables) or any(
+            tuple(np.shape(s)) != tuple(v.shape) for s, v in zip(saved, variables, strict=True)):
+        raise ValueError("rewind.optimizer=restore: the saved dense optimizer state does not "
+                         "match this model's optimizer (another optimizer or model?)")
+    state = [np.array(s, dtype=v.dtype) for s, v in zip(saved, variables, strict=True)]
+    for layer in masked_layers(model):
+        mask = masks[layer.name]
+        # Keras names a slot "<variable path with _ for />_<slot>" (add_variable_from_reference).
+        prefix = layer.kernel.path.replace("/", "_") + "_"
+        for i, var in enumerate(variables[1:], start=1):
+            if var.name.startswith(prefix) and tuple(var.shape) == mask.shape:
+                state[i] = state[i] * mask.astype(state[i].dtype)
+    return state
