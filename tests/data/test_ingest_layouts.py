@@ -10,7 +10,14 @@ import pytest
 
 from pipeline.data import tars
 from pipeline.data.layouts import IngestError, plan_ingest, select_classes
-from tests.support.ingest_trees import SYNSETS, build_folders, build_kaggle, build_tars, val_name
+from tests.support.ingest_trees import (
+    SYNSETS,
+    build_folders,
+    build_kaggle,
+    build_tars,
+    tar_bytes,
+    val_name,
+)
 
 
 def _planned(plan, split):
@@ -119,17 +126,12 @@ def test_tars_labels_file_too_short(tmp_path):
 
 def test_tar_members_are_read_by_offset_and_streamed(tmp_path):
     payloads = {f"m{i}.bin": bytes([i]) * (300 + 700 * i) for i in range(5)}
-    inner = io.BytesIO()
-    with tarfile.open(fileobj=inner, mode="w") as archive:
-        for name, data in payloads.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
+    inner = tar_bytes(payloads)
     outer_path = tmp_path / "outer.tar"
     with tarfile.open(outer_path, "w") as archive:
         info = tarfile.TarInfo("inner.tar")
-        info.size = len(inner.getvalue())
-        archive.addfile(info, io.BytesIO(inner.getvalue()))
+        info.size = len(inner)
+        archive.addfile(info, io.BytesIO(inner))
         info = tarfile.TarInfo("dir")
         info.type = tarfile.DIRTYPE
         archive.addfile(info)
@@ -139,7 +141,7 @@ def test_tar_members_are_read_by_offset_and_streamed(tmp_path):
         streamed = dict(tars.stream_members(fh, entry.offset, entry.size, 4096))
     assert streamed == payloads
     inner_path = tmp_path / "inner.tar"
-    inner_path.write_bytes(inner.getvalue())
+    inner_path.write_bytes(inner)
     with fs.open_input_file(str(inner_path)) as fh:
         entries = tars.list_members(fh, fh.size(), window=2048)
         picked = [entries[3], entries[1]]

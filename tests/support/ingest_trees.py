@@ -119,7 +119,8 @@ def build_kaggle(root: Path, per_class: tuple[int, int] = (3, 2)) -> Expected:
     return expected
 
 
-def _tar_bytes(files: dict[str, bytes]) -> bytes:
+def tar_bytes(files: dict[str, bytes]) -> bytes:
+    """An uncompressed tar holding ``files`` (name: bytes), in that order."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for name, data in files.items():
@@ -141,9 +142,9 @@ def build_tars(root: Path, per_class: tuple[int, int] = (3, 2)) -> Expected:
             files[name] = digit_jpeg(index)
             expected["train"][f"{synset}.tar/{name}"] = synset
             index += 1
-        inner[f"{synset}.tar"] = _tar_bytes(files)
+        inner[f"{synset}.tar"] = tar_bytes(files)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "ILSVRC2012_img_train.tar").write_bytes(_tar_bytes(inner))
+    (root / "ILSVRC2012_img_train.tar").write_bytes(tar_bytes(inner))
     count = per_class[1] * len(SYNSETS)
     val_files, labels = {}, []
     for i in reversed(range(count)):  # stored out of order; labels follow sorted names
@@ -153,6 +154,6 @@ def build_tars(root: Path, per_class: tuple[int, int] = (3, 2)) -> Expected:
         synset = SYNSETS[(i * 2) % len(SYNSETS)]
         labels.append(synset)
         expected["val"][val_name(i)] = synset
-    (root / "ILSVRC2012_img_val.tar").write_bytes(_tar_bytes(val_files))
+    (root / "ILSVRC2012_img_val.tar").write_bytes(tar_bytes(val_files))
     (root / "validation_labels.txt").write_text("\n".join(labels) + "\n")
     return expected
