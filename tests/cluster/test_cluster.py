@@ -85,7 +85,7 @@ def test_prune_job_on_the_cluster(standalone_cluster, pruned):  # noqa: F811
     assert_ok(proc, standalone_cluster)
     assert f"run directory: file://{run_dir}" in proc.stdout, proc.stdout
     table = assert_complete_run(run_dir, cells)
-    assert len(table) == 1 + len(cells) == 7
+    assert len(table) == 1 + len(cells) == 9  # dense, 2 level-0 references, 2 tickets, 4 controls
     assert table["top1"].notna().all() and table["train_seconds"].notna().all()
     assert "L1-k1-random_mask" in (run_dir / "report.md").read_text()
 
