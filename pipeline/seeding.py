@@ -33,6 +33,12 @@ def derive_seed(*parts: int | str) -> int:
     return int(state) & 0x7FFFFFFF
 
 
+def replicate_seed(run_seed: int, replicate: int) -> int:
+    """The seed of replicate ``replicate`` (0-based) of a run: its own initialization, data
+    order and control draws, all derived from it."""
+    return derive_seed(run_seed, "replicate", replicate)
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed Keras' default initializer seeds, then restore Python's random state.

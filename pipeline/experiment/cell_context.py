@@ -28,7 +28,8 @@ class CellContext:
     workers: int  # the dense stage's Elephas workers: every cell trains with as many replicas
     rewind_optimizer: str  # rewind.optimizer: reset or restore
     policy: dict[str, Any]
-    run_seed: int
+    run_seed: int  # the replicate's seed
+    replicate: int
     reader_workers: int
     eval_batch_size: int
     deterministic: bool

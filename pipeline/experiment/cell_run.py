@@ -22,6 +22,7 @@ import numpy as np
 from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cells import Cell
 from pipeline.report.result_row import ResultRow
+from pipeline.tensorboard_events import write_scalars
 from pipeline.tickets.controls import TICKET
 from pipeline.train.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.train.procedure import TrainingProcedure
@@ -147,9 +148,11 @@ def finish_cell(
                              settings={"cell": cell.name, "model": ctx.spec.to_dict(),
                                        "level": cell.level, "rewind_epoch": cell.rewind_epoch})
         save_ticket(store, ticket, layout.CELL_TICKET)
-    row = ResultRow.ok(cell.name, cell.level, cell.rewind_epoch, cell.control,
-                       cell.seed(ctx.run_seed), report.summary(), history, seconds).to_dict()
+    row = ResultRow.ok(cell.name, cell.level, cell.rewind_epoch, cell.control, ctx.run_seed,
+                       report.summary(), history, seconds, replicate=ctx.replicate,
+                       control_seed=control_seed(ctx, cell)).to_dict()
     row["history"] = history
+    write_scalars(layout.store, cell.name, history)
     layout.store.write_json(row, *layout.cell_result(cell))
     return row
 
@@ -188,7 +191,13 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
 def failure_row(ctx: CellContext, cell: Cell, error: str) -> dict[str, Any]:
     """The row of a cell that could not be trained."""
     return ResultRow.failed(cell.name, cell.level, cell.rewind_epoch, cell.control,
-                            cell.seed(ctx.run_seed), error).to_dict()
+                            ctx.run_seed, error, replicate=ctx.replicate,
+                            control_seed=control_seed(ctx, cell)).to_dict()
+
+
+def control_seed(ctx: CellContext, cell: Cell) -> int | None:
+    """A control's own draw seed (None for tickets and level-0 cells)."""
+    return None if cell.control == TICKET else cell.seed(ctx.run_seed)
 
 
 def run_cell_task(cell: Cell, ctx: CellContext) -> dict[str, Any]:

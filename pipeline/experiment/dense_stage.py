@@ -19,6 +19,7 @@ from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.models.spec import ModelSpec
 from pipeline.spark_session import default_parallelism
+from pipeline.tensorboard_events import write_scalars
 from pipeline.train.checkpoints import (
     CorruptCheckpoint,
     checkpoint_meta,
@@ -131,7 +132,8 @@ def supersede_downstream(run: RunDirectory) -> None:
                     name, "/".join(run.superseded(stamp)))
 
 
-def _history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
+def dense_history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
+    """The dense stage's per-epoch records (from its checkpoints' metadata) through ``upto``."""
     store = run.dense_dir()
     return [checkpoint_meta(store, run.dense_weights(e)) for e in range(1, upto + 1)]
 
@@ -143,7 +145,7 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
     done_through = verified_epochs(run, epochs)
     if run.is_done("dense") and done_through == epochs:
         log.info("dense: finished earlier, skipped (%s)", run.dense_dir().root)
-        return DenseOutcome(_history(run, epochs), run.stage_info("dense").get("seconds", 0.0))
+        return DenseOutcome(dense_history(run, epochs), run.stage_info("dense").get("seconds", 0.0))
     sc = spark.sparkContext
     store = run.dense_dir()
     spec = model_spec(run, facts)
@@ -178,12 +180,13 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
             save_checkpoint(store, spark_model.optimizer_state, run.dense_optimizer(epoch),
                             meta={"epoch": epoch})
             save_checkpoint(store, model.get_weights(), run.dense_weights(epoch), meta=meta)
+            write_scalars(run.store, "dense", dense_history(run, epoch))
             log.info("dense: epoch %d/%d train loss %.4f, val top-1 %.4f top-5 %.4f loss %.4f "
                      "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,
                      result.top1, result.top5, result.loss, stats.seconds, stats.rounds,
                      stats.overhead_seconds)
     previous = float(run.stage_info("dense").get("seconds", 0.0))
-    history = _history(run, epochs)
+    history = dense_history(run, epochs)
     seconds = previous + timer["seconds"]
     run.mark_done("dense", {"seconds": seconds, "epochs": epochs, "workers": n_workers})
     return DenseOutcome(history, seconds)

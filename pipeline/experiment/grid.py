@@ -1,11 +1,11 @@
 """Stage 3: the ticket grid, wave by wave, each cell its own Spark job of one task.
 
-Cells of a wave are submitted from driver threads as separate one-task Spark jobs, so they
-run in parallel on every free task slot and each finished cell is reported at once (with
-an ETA) instead of when the slowest one ends. Finished cells (``result.json`` present) are
-never retrained. A cell whose Python code fails is retried up to ``grid.max_failures``
-times and then recorded as failed with its error, without discarding the others; a task
-lost with its executor is retried by Spark itself.
+Cells of a wave, of every replicate, are submitted from driver threads as separate one-task
+Spark jobs, so they run in parallel on every free task slot and each finished cell is
+reported at once (with an ETA) instead of when the slowest one ends. Finished cells
+(``result.json`` present) are never retrained. A cell whose Python code fails is retried up
+to ``grid.max_failures`` times and then recorded as failed with its error, without
+discarding the others; a task lost with its executor is retried by Spark itself.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.experiment.cell_context import CellContext
@@ -32,95 +33,125 @@ from pipeline.tickets.controls import TICKET
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Replicate:
+    """One replicate's run directory and the context its cells receive."""
+
+    run: RunDirectory
+    ctx: CellContext
+
+    @property
+    def index(self) -> int:
+        return self.ctx.replicate
+
+
+Key = tuple[int, Cell]  # (replicate, cell)
+
+
 def _run_one(sc, cell: Cell, ctx: CellContext) -> dict[str, Any]:  # noqa: ANN001
-    sc.setJobDescription(f"grid cell {cell.name}")
+    sc.setJobDescription(f"grid cell {cell.name} (replicate {ctx.replicate})")
     task = functools.partial(run_cell_task, ctx=ctx)
     return sc.parallelize([cell], 1).map(task).collect()[0]
 
 
-def _run_data_parallel(spark, cell: Cell, ctx: CellContext, run: RunDirectory):  # noqa: ANN001
+def _run_data_parallel(spark, cell: Cell, rep: Replicate):  # noqa: ANN001
     from pipeline.experiment.data_parallel_cell import train_cell_data_parallel
 
-    done = finished_result(ctx, cell)
+    done = finished_result(rep.ctx, cell)
     if done is not None:
         return done
     try:
-        return train_cell_data_parallel(spark, run, ctx, cell)
+        return train_cell_data_parallel(spark, rep.run, rep.ctx, cell)
     except Exception:  # noqa: BLE001 - recorded as a failed cell
         import traceback
 
-        return failure_row(ctx, cell, traceback.format_exc(limit=8))
+        return failure_row(rep.ctx, cell, traceback.format_exc(limit=8))
 
 
-def run_wave(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # noqa: ANN001
-             progress: Progress) -> dict[Cell, dict[str, Any]]:
-    """Train ``cells`` (retrying failures); returns each cell's row."""
-    rows: dict[Cell, dict[str, Any]] = {}
-    pending = []
-    for cell in cells:
-        done = finished_result(ctx, cell, verify=True)
+def _name(key: Key, replicates: int) -> str:
+    replicate, cell = key
+    return f"{cell.name} (replicate {replicate})" if replicates > 1 else cell.name
+
+
+def run_wave(spark, units: list[tuple[Replicate, Cell]],  # noqa: ANN001
+             progress: Progress) -> dict[Key, dict[str, Any]]:
+    """Train the cells of ``units`` (of any replicates) together, retrying failures;
+    returns each cell's row by (replicate, cell)."""
+    rows: dict[Key, dict[str, Any]] = {}
+    pending: list[tuple[Replicate, Cell]] = []
+    count = len({rep.index for rep, _ in units})
+    for rep, cell in units:
+        done = finished_result(rep.ctx, cell, verify=True)
         if (done is None and cell.control == TICKET and not cell.is_reference
-                and run.settings.prune.method == "imp"):
-            discard_chain_after(run, cell)
+                and rep.run.settings.prune.method == "imp"):
+            discard_chain_after(rep.run, cell)
         if done is not None:
-            rows[cell] = done
-            progress.step(f"{cell.name} finished earlier, skipped")
+            rows[rep.index, cell] = done
+            progress.step(f"{_name((rep.index, cell), count)} finished earlier, skipped")
         else:
-            pending.append(cell)
+            pending.append((rep, cell))
+    if not units:
+        return rows
+    settings = units[0][0].run.settings
     sc = spark.sparkContext
-    for attempt in range(1, run.settings.grid.max_failures + 1):
+    for attempt in range(1, settings.grid.max_failures + 1):
         if not pending:
             break
         failed = []
-        if run.settings.grid.mode == "data_parallel":
-            outcomes = ((c, _run_data_parallel(spark, c, ctx, run)) for c in pending)
-            for cell, row in outcomes:
-                failed += _record(cell, row, rows, progress, attempt, run)
+        if settings.grid.mode == "data_parallel":
+            for rep, cell in pending:
+                row = _run_data_parallel(spark, cell, rep)
+                failed += _record(rep, cell, row, rows, progress, attempt, count)
         else:
             with ThreadPoolExecutor(max_workers=len(pending)) as pool:
-                futures = {pool.submit(_run_one, sc, c, ctx): c for c in pending}
+                futures = {pool.submit(_run_one, sc, cell, rep.ctx): (rep, cell)
+                           for rep, cell in pending}
                 for future in as_completed(futures):
-                    cell = futures[future]
+                    rep, cell = futures[future]
                     try:
                         row = future.result()
                     except Exception as exc:  # noqa: BLE001 - Spark gave up on the task
-                        row = failure_row(ctx, cell, f"Spark task failed: {exc}"[-4000:])
-                    failed += _record(cell, row, rows, progress, attempt, run)
+                        row = failure_row(rep.ctx, cell, f"Spark task failed: {exc}"[-4000:])
+                    failed += _record(rep, cell, row, rows, progress, attempt, count)
         pending = failed
     return rows
 
 
 def train_cells(spark, run: RunDirectory, ctx: CellContext, cells: list[Cell],  # noqa: ANN001
                 retrain: bool = False) -> dict[Cell, dict[str, Any]]:
-    """Train ``cells`` of ``run`` now, as one wave of the grid; returns each cell's row.
+    """Train ``cells`` of one replicate now, as one wave of the grid; returns each cell's row.
 
     For tools that train chosen cells outside :func:`run_grid` (a benchmark timing a wave,
-    a rerun of one cell). ``ctx`` is the job's (:meth:`RunDirectory.to_remote`) and the
-    cells' masks must exist (:func:`make_level_masks`). The cells run as in a wave of the
-    grid: parallel one-task Spark jobs (or Elephas in ``data_parallel`` mode), with its
+    a rerun of one cell). ``ctx`` is the replicate's (:meth:`RunDirectory.to_remote`) and
+    the cells' masks must exist (:func:`make_level_masks`). The cells run as in a wave of
+    the grid: parallel one-task Spark jobs (or Elephas in ``data_parallel`` mode), with its
     retries and its progress log. Finished cells are returned as stored; with ``retrain``
     their results are deleted first, so every cell trains again.
     """
     if retrain:
         for cell in cells:
             run.store.delete(*run.cell_result(cell))
-    return run_wave(spark, run, ctx, cells, Progress("grid cell", len(cells), log))
+    rep = Replicate(run, ctx)
+    rows = run_wave(spark, [(rep, c) for c in cells], Progress("grid cell", len(cells), log))
+    return {cell: row for (_, cell), row in rows.items()}
 
 
-def _record(cell: Cell, row: dict[str, Any], rows: dict, progress: Progress, attempt: int,
-            run: RunDirectory) -> list[Cell]:
-    rows[cell] = row
+def _record(rep: Replicate, cell: Cell, row: dict[str, Any], rows: dict, progress: Progress,
+            attempt: int, replicates: int) -> list[tuple[Replicate, Cell]]:
+    rows[rep.index, cell] = row
+    name = _name((rep.index, cell), replicates)
+    max_failures = rep.run.settings.grid.max_failures
     if row.get("status") == "ok":
-        progress.step(f"{cell.name}: top-1 {row['top1']:.4f}, "
+        progress.step(f"{name}: top-1 {row['top1']:.4f}, "
                       f"{100 * row['weights_remaining_prunable']:.2f}% weights remaining, "
                       f"{row['train_seconds']:.0f}s")
         return []
     last_line = (row.get("error") or "").strip().splitlines()[-1:] or ["unknown error"]
-    if attempt < run.settings.grid.max_failures:
-        log.warning("grid: %s failed (attempt %d of %d), retrying: %s", cell.name, attempt,
-                    run.settings.grid.max_failures, last_line[0])
-        return [cell]
-    progress.step(f"{cell.name} FAILED after {attempt} attempts: {last_line[0]}")
+    if attempt < max_failures:
+        log.warning("grid: %s failed (attempt %d of %d), retrying: %s", name, attempt,
+                    max_failures, last_line[0])
+        return [(rep, cell)]
+    progress.step(f"{name} FAILED after {attempt} attempts: {last_line[0]}")
     return []
 
 
@@ -136,34 +167,35 @@ def discard_chain_after(run: RunDirectory, cell: Cell) -> None:
         level += 1
 
 
-def _blocked_row(ctx: CellContext, cell: Cell, reason: str) -> dict[str, Any]:
-    return failure_row(ctx, cell, reason)
-
-
-def run_grid(spark, run: RunDirectory, ctx: CellContext, spec: ModelSpec,  # noqa: ANN001
+def run_grid(spark, replicates: list[Replicate], spec: ModelSpec,  # noqa: ANN001
              final_epoch: int) -> tuple[list[dict[str, Any]], float]:
-    """All waves of the grid; returns the cell rows (in grid order) and mask seconds."""
-    s = run.settings
+    """All waves of the grid, the cells of every replicate scheduled together in each wave;
+    returns the cell rows (replicate by replicate, in grid order) and mask seconds."""
+    s = replicates[0].run.settings
     cells = grid_cells(s)
-    progress = Progress("grid cell", len(cells), log)
-    rows: dict[Cell, dict[str, Any]] = {}
+    progress = Progress("grid cell", len(cells) * len(replicates), log)
+    rows: dict[Key, dict[str, Any]] = {}
     mask_seconds = 0.0
     for wave in waves(s, cells):
-        runnable = []
-        for cell in wave:
-            chain_ok = all(
-                rows.get(Cell(level, cell.rewind_epoch), {}).get("status", "ok") == "ok"
-                for level in range(1, cell.level)
-            ) if s.prune.method == "imp" else True
-            if not chain_ok:
-                rows[cell] = _blocked_row(ctx, cell, f"not trained: the level {cell.level - 1} "
-                                          f"ticket of rewind chain k{cell.rewind_epoch} failed")
-                progress.step(f"{cell.name} skipped: its chain failed")
-                continue
-            if not cell.is_reference:
-                start = time.monotonic()
-                make_level_masks(run, spec, cell.level, cell.rewind_epoch, final_epoch)
-                mask_seconds += time.monotonic() - start
-            runnable.append(cell)
-        rows.update(run_wave(spark, run, ctx, runnable, progress))
-    return [rows[c] for c in cells], mask_seconds
+        runnable: list[tuple[Replicate, Cell]] = []
+        for rep in replicates:
+            for cell in wave:
+                chain_ok = all(
+                    rows.get((rep.index, Cell(level, cell.rewind_epoch)), {}).get(
+                        "status", "ok") == "ok"
+                    for level in range(1, cell.level)
+                ) if s.prune.method == "imp" else True
+                if not chain_ok:
+                    rows[rep.index, cell] = failure_row(
+                        rep.ctx, cell, f"not trained: the level {cell.level - 1} ticket of "
+                        f"rewind chain k{cell.rewind_epoch} failed")
+                    progress.step(f"{_name((rep.index, cell), len(replicates))} skipped: its "
+                                  "chain failed")
+                    continue
+                if not cell.is_reference:
+                    start = time.monotonic()
+                    make_level_masks(rep.run, spec, cell.level, cell.rewind_epoch, final_epoch)
+                    mask_seconds += time.monotonic() - start
+                runnable.append((rep, cell))
+        rows.update(run_wave(spark, runnable, progress))
+    return [rows[rep.index, c] for rep in replicates for c in cells], mask_seconds

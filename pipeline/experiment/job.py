@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from pipeline.config import to_dict
 from pipeline.experiment.cells import Cell
-from pipeline.experiment.dense_stage import model_spec, run_dense_stage, workers
-from pipeline.experiment.grid import run_grid
+from pipeline.experiment.dense_stage import dense_history, model_spec, run_dense_stage, workers
+from pipeline.experiment.grid import Replicate, run_grid
 from pipeline.experiment.mask_stage import policy_for
 from pipeline.experiment.preflight import preflight
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
@@ -35,8 +37,9 @@ class JobOutcome:
 
 
 def _sparsest_ticket_csv(run: RunDirectory, rows: list[dict[str, Any]]) -> str | None:
+    """The per-layer sparsity of the sparsest ticket of ``run`` (one replicate)."""
     tickets = [r for r in rows if r.get("status") == "ok" and r.get("control") == TICKET
-               and r.get("level", 0) > 0]
+               and r.get("level", 0) > 0 and r.get("replicate", 0) == run.replicate_index]
     if not tickets:
         return None
     best = min(tickets, key=lambda r: r["weights_remaining_prunable"])
@@ -56,42 +59,80 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
     total_start = time.monotonic()
     facts = preflight(settings)
     run = RunDirectory(settings)
-    log.info("run directory %s", run.url)
+    log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
     run.write_settings()
     spark = spark or get_spark("prune-imagenet", master=settings.run.master,
                                conf=session_conf(settings))
 
-    dense = run_dense_stage(spark, run, facts)
+    replicates, dense_rows, dense_seconds = [], [], 0.0
+    for rep_run in run.replicates():
+        if settings.run.replicates > 1:
+            log.info("replicate %d of %d: seed %d", rep_run.replicate_index + 1,
+                     settings.run.replicates, rep_run.settings.run.seed)
+        dense = run_dense_stage(spark, rep_run, facts)
+        dense_seconds += dense.seconds
+        dense_rows.append(ResultRow.dense(rep_run.settings.run.seed, dense.history,
+                                          replicate=rep_run.replicate_index).to_dict())
+        ctx = rep_run.to_remote(facts, model_spec(rep_run, facts), workers(spark, rep_run),
+                                policy_for(rep_run).to_dict())
+        replicates.append(Replicate(rep_run, ctx))
     spec = model_spec(run, facts)
-    ctx = run.to_remote(facts, spec, workers(spark, run), policy_for(run).to_dict())
-    previous = run.stage_info("grid")
+    previous = [r.run.stage_info("grid") for r in replicates]
     with stage_timer() as timer:
-        cell_rows, mask_seconds = run_grid(spark, run, ctx, spec, settings.train.epochs)
-    failed = [r["cell"] for r in cell_rows if r.get("status") != "ok"]
-    if not failed:
-        run.mark_done("grid", {"seconds": previous.get("seconds", timer["seconds"]),
-                               "mask_seconds": previous.get("mask_seconds", mask_seconds)})
-    else:
+        cell_rows, mask_seconds = run_grid(spark, replicates, spec, settings.train.epochs)
+    failed = [f"{r['cell']} (replicate {r.get('replicate', 0)})" for r in cell_rows
+              if r.get("status") != "ok"]
+    for rep, before in zip(replicates, previous, strict=True):
+        mine = [r for r in cell_rows if r.get("replicate", 0) == rep.index]
+        if all(r.get("status") == "ok" for r in mine):
+            rep.run.mark_done("grid", {"seconds": before.get("seconds", timer["seconds"]),
+                                       "mask_seconds": before.get("mask_seconds",
+                                                                  mask_seconds)})
+    if failed:
         log.warning("grid: %d cell(s) failed: %s; rerun the same command to retry them",
                     len(failed), ", ".join(failed))
 
-    rows = [ResultRow.dense(settings.run.seed, dense.history).to_dict()] + [
-        {k: v for k, v in r.items() if k != "history"} for r in cell_rows
-    ]
-    run.store.write_json([r.get("history") for r in cell_rows], *run.histories())
-    grid_info = run.stage_info("grid") or {"seconds": timer["seconds"],
-                                           "mask_seconds": mask_seconds}
+    rows = dense_rows + [{k: v for k, v in r.items() if k != "history"} for r in cell_rows]
+    for rep in replicates:
+        mine = [r for r in cell_rows if r.get("replicate", 0) == rep.index]
+        rep.run.store.write_json([r.get("history") for r in mine], *rep.run.histories())
+    history = history_frame(replicates, cell_rows, settings)
     timings = {
-        "dense": round(dense.seconds, 3),
-        "masks": round(grid_info.get("mask_seconds", 0.0), 3),
-        "grid": round(grid_info.get("seconds", 0.0) - grid_info.get("mask_seconds", 0.0), 3),
+        "dense": round(dense_seconds, 3),
+        "masks": round(mask_seconds, 3),
+        "grid": round(timer["seconds"] - mask_seconds, 3),
     }
     with stage_timer() as report_timer:
         report_url = write_report(run.store, rows, to_dict(settings), timings,
-                                  _sparsest_ticket_csv(run, rows))
+                                  _sparsest_ticket_csv(replicates[0].run, rows), history=history)
     timings["report"] = report_timer["seconds"]
     timings["total (this invocation)"] = round(time.monotonic() - total_start, 3)
     run.store.write_json(timings, TIMINGS)
     log.info("report %s", report_url)
     return JobOutcome(run.url, report_url, rows, timings)
 
+
+HISTORY_COLUMNS = ("replicate", "cell", "epoch", "learning_rate", "loss", "val_loss", "top1",
+                   "top5")
+
+
+def history_frame(replicates: list[Replicate], cell_rows: list[dict[str, Any]],
+                  settings: PruneJobSettings) -> pd.DataFrame:
+    """Every model's per-epoch history in long format (``HISTORY_COLUMNS``): the dense stage
+    of each replicate (its learning rate from the schedule at the epoch's first step) and
+    every cell."""
+    from pipeline.train.optimizers import make_schedule
+
+    records = []
+    for rep in replicates:
+        steps = rep.ctx.procedure(rep.ctx.run_seed).steps_per_epoch
+        schedule = make_schedule(settings.train, steps)
+        for entry in dense_history(rep.run, settings.train.epochs):
+            first = entry.get("first_step", (entry["epoch"] - 1) * steps)
+            records.append({**entry, "replicate": rep.index, "cell": "dense",
+                            "learning_rate": float(schedule(first))})
+    for row in cell_rows:
+        for entry in row.get("history") or []:
+            records.append({**entry, "replicate": row.get("replicate", 0), "cell": row["cell"]})
+    frame = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
+    return frame.astype({"replicate": "int64", "epoch": "int64", "cell": "string"})

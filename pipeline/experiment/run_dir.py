@@ -8,6 +8,7 @@ exists is skipped on the next run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_layout import SETTINGS, RunLayout
 from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
 from pipeline.models.spec import ModelSpec
+from pipeline.seeding import replicate_seed
 from pipeline.store import normalize_url
 from pipeline.tickets.masked_spec import MaskedSpec
 
@@ -29,12 +31,31 @@ def run_name(settings: PruneJobSettings) -> str:
     return f"{settings.run.name}-{settings_hash(settings, exclude=EXECUTION_ONLY)}"
 
 
-class RunDirectory(RunLayout):
-    """The driver's view of one run: its layout, settings, stage markers and timings."""
+def replicate_settings(settings: PruneJobSettings, replicate: int) -> PruneJobSettings:
+    """``settings`` with ``run.seed`` replaced by the seed of replicate ``replicate``."""
+    run = dataclasses.replace(settings.run, seed=replicate_seed(settings.run.seed, replicate))
+    return dataclasses.replace(settings, run=run)
 
-    def __init__(self, settings: PruneJobSettings) -> None:
-        super().__init__(normalize_url(settings.run.output).rstrip("/") + "/" + run_name(settings))
-        self.settings = settings
+
+class RunDirectory(RunLayout):
+    """The driver's view of a run, or of one replicate of it (``replicate``): its layout,
+    settings, stage markers and timings.
+
+    A replicate's settings are the run's with ``run.seed`` replaced by the replicate's own
+    seed, so every stage below works on a replicate as on a run of its own.
+    """
+
+    def __init__(self, settings: PruneJobSettings, replicate: int | None = None) -> None:
+        root = RunLayout(normalize_url(settings.run.output).rstrip("/") + "/" + run_name(settings))
+        super().__init__(root.url if replicate is None else root.replicate(replicate).url)
+        self.root = root
+        self.run_settings = settings
+        self.replicate_index = replicate
+        self.settings = settings if replicate is None else replicate_settings(settings, replicate)
+
+    def replicates(self) -> list[RunDirectory]:
+        """The run's ``run.replicates`` replicates."""
+        return [RunDirectory(self.run_settings, i) for i in range(self.run_settings.run.replicates)]
 
     @property
     def layout(self) -> RunLayout:
@@ -56,7 +77,7 @@ class RunDirectory(RunLayout):
             spec=MaskedSpec(spec), num_classes=facts.num_classes,
             train_images=facts.train_rows, train=s.train,
             workers=dense_workers, rewind_optimizer=s.rewind.optimizer, policy=policy,
-            run_seed=s.run.seed,
+            run_seed=s.run.seed, replicate=self.replicate_index or 0,
             reader_workers=s.grid.reader_workers, eval_batch_size=s.eval.batch_size,
             deterministic=s.run.deterministic,
         )

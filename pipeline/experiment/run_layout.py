@@ -8,12 +8,18 @@ for checkpoints, the checkpoint name inside its directory.
 
 ::
 
-    settings.yaml  timings.json  results.{parquet,csv}  report.md  figures/
-    dense/epoch-EEE.npz  dense/optimizer-EEE.npz          (E = 0 is the initialization)
-    masks/L<level>-k<rewind>.npz
-    grid/L<level>/k<rewind>/<control>/  weights.npz masks.npz sparsity.csv ticket/ result.json
-    grid/histories.json
-    superseded/<time>/{masks,grid}/    (made from dense weights that were later recomputed)
+    settings.yaml  timings.json  results.{parquet,csv}  summary.{parquet,csv}
+    history.parquet  report.md  figures/
+    replicate-<i>/                        (one independent experiment each, i = 0, 1, ...)
+        dense/epoch-EEE.npz  dense/optimizer-EEE.npz      (E = 0 is the initialization)
+        masks/L<level>-k<rewind>.npz
+        grid/L<level>/k<rewind>/<control>/  weights.npz masks.npz sparsity.csv ticket/
+                                            result.json
+        grid/histories.json
+        superseded/<time>/{masks,grid}/  (made from dense weights later recomputed)
+
+A replicate's directory is itself laid out by a :class:`RunLayout`
+(:meth:`RunLayout.replicate`).
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ class RunLayout:
     @property
     def store(self) -> ArtifactStore:
         return ArtifactStore(self.url)
+
+    def replicate(self, index: int) -> RunLayout:
+        """The layout of replicate ``index`` (0-based) below this run directory."""
+        return RunLayout(f"{self.url.rstrip('/')}/replicate-{index}")
 
     # -- dense stage ---------------------------------------------------------------------
     def dense_dir(self) -> ArtifactStore:

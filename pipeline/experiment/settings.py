@@ -30,12 +30,19 @@ class DataSettings:
 class RunSettings:
     output: str = setting("runs", "URL under which the run directory is created")
     name: str = setting("lottery", "run name; the directory is <name>-<settings hash>")
-    seed: int = setting(0, "seed of the initialization, data order and control runs")
+    seed: int = setting(0, "seed from which every replicate's seed derives")
+    replicates: int = setting(
+        1, "independent replicates (each its own initialization, data order and control "
+        "draws) under replicate-<i>/; raising it later reuses the replicates already trained"
+    )
     master: str = setting("local[*]", "Spark master when not set by spark-submit")
     deterministic: bool = setting(
         True, "TensorFlow op determinism and one ordered reader thread per grid task: the "
         "same settings give the same numbers on the same hardware (false: faster on GPUs)"
     )
+
+    def __post_init__(self) -> None:
+        require(self.replicates >= 1, "replicates", f"must be at least 1, got {self.replicates}")
 
 
 @dataclass
@@ -161,6 +168,7 @@ EXECUTION_ONLY = (
     "run.name",
     "run.master",
     "run.deterministic",
+    "run.replicates",
     "grid.task_cpus",
     "grid.max_failures",
     "grid.reader_workers",

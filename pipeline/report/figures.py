@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator
 
+from pipeline.report.result_row import DENSE_CELL
+from pipeline.report.statistics import CONFIDENCE, t_interval
 from pipeline.report.table import (
     control_rank,
     dead_structure_mask,
@@ -59,14 +62,31 @@ def _x_ticks(ax, xs: Sequence[float]) -> None:
     ax.set_xticklabels([f"{t:g}" for t in ticks])
 
 
-def _spread(values: pd.Series) -> np.ndarray | None:
-    """Min–max error bar around the mean, or None for a single value."""
-    lo, hi, mean = values.min(), values.max(), values.mean()
-    return None if hi <= lo else np.array([[mean - lo], [hi - mean]])
+Bars = Literal["range", "ci"]
+BAR_TEXT = {"range": "min–max over replicates",
+            "ci": f"{100 * CONFIDENCE:g}% t-interval of the mean over replicates"}
+
+
+def _bounds(values: pd.Series, bars: Bars) -> tuple[float, float, float]:
+    """(mean, low, high) of ``values``: the min–max range or the t-interval (NaN for n < 2)."""
+    values = values.dropna().astype("float64")
+    if bars == "ci":
+        interval = t_interval(values)
+        return interval.mean, interval.low, interval.high
+    return float(values.mean()), float(values.min()), float(values.max())
+
+
+def _spread(values: pd.Series, bars: Bars = "range") -> np.ndarray | None:
+    """The error bar around the mean, or None when there is none (a single value)."""
+    mean, lo, hi = _bounds(values, bars)
+    if not (hi > lo):  # also NaN
+        return None
+    return np.array([[mean - lo], [hi - mean]])
 
 
 def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: float = 1.0,
-                integer_y: bool = False, dense_format: str = "{:.2f}") -> Figure:
+                integer_y: bool = False, dense_format: str = "{:.2f}",
+                bars: Bars = "range") -> Figure:
     """``y`` vs. prunable weights remaining (log x, sparser to the right).
 
     One solid line per rewind epoch for the tickets, a dashed line per control and rewind
@@ -74,8 +94,9 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
     rewound to k and trained like the tickets) is a dash-dotted horizontal line in its
     ticket's colour, from a plus at 100 %; the dense training run is a black star
     at 100 %, not a line: it is not the tickets' baseline. Points whose masks emptied a layer
-    or a depthwise channel are ringed in red. Several seeds are averaged, with min–max error
-    bars.
+    or a depthwise channel are ringed in red. Replicates are averaged, with min–max error
+    bars (``bars="range"``, as in Frankle & Carbin) or the 95% t-interval of the mean
+    (``bars="ci"``).
     """
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
@@ -99,16 +120,23 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
     order = sorted(groups.groupby(["control", "rewind"]).groups,
                    key=lambda k: (control_rank(k[0]), k[1]))
     dead_points: list[tuple[float, float]] = []
+    extremes = list(data["y"])  # every value and bar end must be inside the y limits
     for control, rewind in order:
         part = groups[(groups["control"] == control) & (groups["rewind"] == rewind)]
-        stats = part.groupby("level").agg(x=("x", "mean"), y=("y", "mean"), lo=("y", "min"),
-                                          hi=("y", "max"), dead=("dead", "any"))
+        stats = part.groupby("level").agg(x=("x", "mean"), dead=("dead", "any"))
+        bounds = part.groupby("level")["y"].apply(lambda v: _bounds(v, bars))
+        stats["y"] = [b[0] for b in bounds[stats.index]]
+        stats["lo"] = [b[1] for b in bounds[stats.index]]
+        stats["hi"] = [b[2] for b in bounds[stats.index]]
         stats = stats.sort_values("x", ascending=False)
         rewind_epoch = None if rewind < 0 else int(rewind)
         is_ticket = control == TICKET
         yerr = None
-        if (stats["hi"] > stats["lo"]).any():
-            yerr = np.vstack([stats["y"] - stats["lo"], stats["hi"] - stats["y"]])
+        has_bar = stats["hi"] > stats["lo"]
+        if has_bar.any():
+            yerr = np.vstack([np.where(has_bar, stats["y"] - stats["lo"], 0.0),
+                              np.where(has_bar, stats["hi"] - stats["y"], 0.0)])
+            extremes += list(stats.loc[has_bar, "lo"]) + list(stats.loc[has_bar, "hi"])
         ax.errorbar(
             stats["x"], stats["y"], yerr=yerr, capsize=3,
             color=colors.get(rewind_epoch, "gray"),
@@ -127,20 +155,24 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
         level = float(ref["y"].mean())
         color = colors[rewind_epoch]
         ax.axhline(level, color=color, linestyle="-.", linewidth=1.2, alpha=0.9)
-        ax.errorbar([float(ref["x"].mean())], [level], yerr=_spread(ref["y"]), capsize=3,
+        ax.errorbar([float(ref["x"].mean())], [level], yerr=_spread(ref["y"], bars), capsize=3,
                     color=color, marker="P", markersize=9, linestyle="-.", linewidth=1.2,
                     label=f"level 0, rewind to epoch {rewind_epoch} "
                           f"({dense_format.format(level)})")
     if not dense.empty:
         level = float(dense["y"].mean())
-        ax.errorbar([float(dense["x"].mean())], [level], yerr=_spread(dense["y"]), capsize=3,
+        ax.errorbar([float(dense["x"].mean())], [level], yerr=_spread(dense["y"], bars),
+                    capsize=3,
                     color="black", marker="*", markersize=13, linestyle="none",
                     label=f"dense training run ({dense_format.format(level)})")
     if dead_points:
         xs, ys = zip(*dead_points, strict=True)
         ax.scatter(xs, ys, s=220, facecolors="none", edgecolors="red", linewidths=1.6,
                    zorder=5, label=DEAD_LABEL)
-    low, high = float(data["y"].min()), float(data["y"].max())
+    for part in (references, dense):
+        for _, values in part.groupby(part["rewind_epoch"].astype("float64").fillna(-1))["y"]:
+            extremes += [v for v in _bounds(values, bars)[1:] if np.isfinite(v)]
+    low, high = float(np.nanmin(extremes)), float(np.nanmax(extremes))
     pad = 0.06 * (high - low) or 0.5
     ax.set_ylim(low - pad, high + pad)
     ax.set_xscale("log")
@@ -156,20 +188,126 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
     return fig
 
 
-def accuracy_vs_weights(df: pd.DataFrame) -> bytes:
+def _bars_title(title: str, bars: Bars) -> str:
+    return f"{title}\n(mean; bars: {BAR_TEXT[bars]})"
+
+
+def accuracy_vs_weights(df: pd.DataFrame, bars: Bars = "range") -> bytes:
     """Top-1 val accuracy vs. prunable weights remaining (the LTH paper's figure)."""
     return png_bytes(line_figure(
-        df, "top1", "top-1 val accuracy (%)", "Top-1 val accuracy vs. weights remaining",
-        y_scale=100.0, dense_format="{:.2f}%",
+        df, "top1", "top-1 val accuracy (%)",
+        _bars_title("Top-1 val accuracy vs. weights remaining", bars),
+        y_scale=100.0, dense_format="{:.2f}%", bars=bars,
     ))
 
 
-def early_stop_vs_weights(df: pd.DataFrame) -> bytes:
+def early_stop_vs_weights(df: pd.DataFrame, bars: Bars = "range") -> bytes:
     """Early-stop epoch (lowest validation loss) vs. prunable weights remaining."""
     return png_bytes(line_figure(
         df, "best_epoch", "early-stop epoch (lowest val loss)",
-        "Early-stop epoch vs. weights remaining", integer_y=True, dense_format="epoch {:.0f}",
+        _bars_title("Early-stop epoch vs. weights remaining", bars), integer_y=True,
+        dense_format="epoch {:.0f}", bars=bars,
     ))
+
+
+# -- learning curves -----------------------------------------------------------------------
+MAX_CURVE_LEVELS = 6  # panels; more levels are thinned evenly, keeping the first and last
+CURVE_PANEL = (4.6, 3.4)  # inches per panel
+CURVE_COLUMNS = 3
+
+
+def _cell_keys(df: pd.DataFrame, history: pd.DataFrame) -> pd.DataFrame:
+    """``history`` with level, rewind epoch and control of each (replicate, cell): from the
+    results rows, or parsed from the grid's cell name when the row is not in the table."""
+    keys = df[["replicate", "cell", "level", "rewind_epoch", "control"]].dropna(subset=["cell"])
+    keys = keys.assign(replicate=pd.to_numeric(keys["replicate"]).fillna(0).astype("int64"),
+                       cell=keys["cell"].astype(str))
+    keys = keys.drop_duplicates(["replicate", "cell"])
+    out = history.assign(replicate=pd.to_numeric(history["replicate"]).astype("int64"),
+                         cell=history["cell"].astype(str))
+    out = out.merge(keys, on=["replicate", "cell"], how="left")
+    parsed = out["cell"].str.extract(r"^L(\d+)-k(\d+)-(.+)$")
+    out["level"] = pd.to_numeric(out["level"]).fillna(pd.to_numeric(parsed[0]))
+    out["rewind_epoch"] = pd.to_numeric(out["rewind_epoch"]).fillna(pd.to_numeric(parsed[1]))
+    out["control"] = out["control"].fillna(parsed[2])
+    dense = out["cell"] == DENSE_CELL
+    out.loc[dense, "level"] = 0
+    out.loc[dense, "control"] = TICKET
+    return out
+
+
+def _shown_levels(levels: Sequence[int]) -> list[int]:
+    if len(levels) <= MAX_CURVE_LEVELS:
+        return list(levels)
+    picks = np.linspace(0, len(levels) - 1, MAX_CURVE_LEVELS).round().astype(int)
+    return [levels[i] for i in sorted(set(picks))]
+
+
+def _curve(ax, rows: pd.DataFrame, **style) -> None:  # noqa: ANN001
+    """Mean val top-1 per epoch over the replicates, with a min–max band."""
+    by_epoch = rows.groupby("epoch")["top1"].agg(["mean", "min", "max"]).sort_index()
+    by_epoch = 100.0 * by_epoch
+    (line,) = ax.plot(by_epoch.index, by_epoch["mean"], **style)
+    if (by_epoch["max"] > by_epoch["min"]).any():
+        ax.fill_between(by_epoch.index, by_epoch["min"], by_epoch["max"],
+                        color=line.get_color(), alpha=0.12, linewidth=0)
+
+
+def learning_curves(df: pd.DataFrame, history: pd.DataFrame) -> bytes | None:
+    """Val top-1 by epoch: one panel per pruning level, the tickets of each rewind epoch
+    (solid) against their controls (dashed) and the level-0 reference of that rewind epoch
+    (dash-dotted); the dense training run in black with stars. Means over the replicates
+    with a min–max band. None when the history has no pruned cell with a val top-1."""
+    data = _cell_keys(df, history.dropna(subset=["top1", "epoch"]))
+    levels = sorted({int(v) for v in data["level"].dropna() if v > 0})
+    if not levels:
+        return None
+    shown = _shown_levels(levels)
+    columns = min(CURVE_COLUMNS, len(shown))
+    rows_n = int(np.ceil(len(shown) / columns))
+    fig = Figure(figsize=(CURVE_PANEL[0] * columns + 2.6, CURVE_PANEL[1] * rows_n + 0.6),
+                 dpi=DPI, layout="constrained")
+    axes = fig.subplots(rows_n, columns, squeeze=False, sharey=True)
+    rewinds = sorted({int(r) for r in data["rewind_epoch"].dropna()})
+    colors = {r: f"C{i % 10}" for i, r in enumerate(rewinds)}
+    dense = data[data["cell"] == DENSE_CELL]
+    references = data[(data["level"] == 0) & (data["cell"] != DENSE_CELL)]
+    labelled: dict[str, object] = {}
+    for ax, level in zip(axes.flat, shown, strict=False):
+        part = data[data["level"] == level]
+        ax.set_title(f"level {level}")
+        ax.grid(True, alpha=0.3)
+        if not dense.empty:
+            _curve(ax, dense, color="black", marker="*", markersize=6, linewidth=1.0,
+                   label="dense training run")
+        for k in sorted({int(r) for r in part["rewind_epoch"].dropna()}):
+            ref = references[references["rewind_epoch"] == k]
+            if not ref.empty:
+                _curve(ax, ref, color=colors[k], linestyle="-.", marker="P", markersize=4,
+                       linewidth=1.2, label=f"level 0, rewind to epoch {k}")
+            mine = part[part["rewind_epoch"] == k]
+            for control in sorted(set(mine["control"].astype(str)), key=control_rank):
+                is_ticket = control == TICKET
+                _curve(ax, mine[mine["control"] == control], color=colors[k],
+                       linestyle="-" if is_ticket else "--", marker=control_marker(control),
+                       markersize=4, linewidth=2.0 if is_ticket else 1.3,
+                       alpha=1.0 if is_ticket else 0.75, label=_label(control, k))
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            labelled.setdefault(label, handle)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch (numbered as in the dense run)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("top-1 val accuracy (%)")
+    title = "Val top-1 by epoch (mean over replicates; band: min–max)"
+    if len(shown) < len(levels):
+        title += f"; {len(shown)} of {len(levels)} levels shown"
+    fig.suptitle(title)
+    fig.legend(list(labelled.values()), list(labelled), fontsize="small",
+               loc="outside right upper")
+    return png_bytes(fig)
 
 
 def prunable_kernels(csv_text: str) -> tuple[pd.DataFrame, float | None]:

@@ -12,14 +12,29 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from pipeline.report.statistics import (
+    BEAT,
+    CONFIDENCE,
+    FELL_BELOW,
+    INCONCLUSIVE,
+    MARGIN_POINTS,
+    MATCHED,
+    NO_RESULT,
+    ONE_REPLICATE,
+    TEST,
+    PairedComparison,
+    paired_comparisons,
+    summarize,
+)
 from pipeline.report.table import (
     DEAD_MARK,
     cell_id,
-    control_rank,
     dead_structure_mask,
     dense_run_mask,
+    integer,
     is_missing,
     markdown_table,
+    number,
     percent,
     reference_mask,
     results_markdown,
@@ -27,7 +42,6 @@ from pipeline.report.table import (
 )
 from pipeline.tickets.controls import TICKET
 
-TIE_POINTS = 0.5  # top-1 differences up to this many percentage points count as a tie
 MAX_ERROR_LINES = 40
 
 
@@ -37,34 +51,6 @@ class FigureLink:
     path: str | None  # relative to report.md; None when the figure was skipped
     caption: str
     note: str = ""  # why it was skipped
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """Mean top-1 (over seeds, successful runs only) of a ticket and one control."""
-
-    level: int
-    rewind_epoch: int | None
-    weights_remaining: float | None  # prunable fraction of the ticket (or the control)
-    control: str
-    ticket_top1: float | None
-    control_top1: float | None
-    ticket_seeds: int
-
-    @property
-    def delta_points(self) -> float | None:
-        if self.ticket_top1 is None or self.control_top1 is None:
-            return None
-        return 100.0 * (self.ticket_top1 - self.control_top1)
-
-    @property
-    def verdict(self) -> str:
-        delta = self.delta_points
-        if delta is None:
-            return "no result"
-        if abs(delta) <= TIE_POINTS + 1e-9:
-            return f"tied (within {TIE_POINTS:g} points)"
-        return "beat" if delta > 0 else "did not beat"
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -160,6 +146,10 @@ def run_summary(settings: Mapping[str, Any], df: pd.DataFrame) -> str:
     ok = _ok(df)
     sparsest = df.loc[ok, "weights_remaining_prunable"].min() if ok.any() else np.nan
     text = f"{len(df)} models were trained: {int(ok.sum())} ok, {int((~ok).sum())} failed."
+    replicates = int(df["replicate"].nunique()) if "replicate" in df and len(df) else 0
+    if replicates > 1:
+        text += (f" The grid was run as {replicates} replicates: independent experiments, each "
+                 "with its own initialization, data order and control draws.")
     if not is_missing(sparsest):
         overall = df.loc[ok & (df["weights_remaining_prunable"] == sparsest),
                          "weights_remaining_overall"].min()
@@ -198,30 +188,13 @@ def _mean_top1(rows: pd.DataFrame) -> float | None:
     return float(values.mean()) if len(values) else None
 
 
-def compare_to_controls(df: pd.DataFrame) -> list[Comparison]:
-    """Ticket vs. each control at the same level and rewind epoch, in table order."""
-    pruned = df[df["level"].fillna(0) > 0]
-    pruned = pruned.assign(rewind=pruned["rewind_epoch"].astype("float64").fillna(-1))
-    out = []
-    for (level, rewind), cell in pruned.groupby(["level", "rewind"], sort=True):
-        tickets = cell[cell["control"] == TICKET]
-        ticket_top1 = _mean_top1(tickets)
-        seeds = int((_ok(tickets) & tickets["top1"].notna()).sum())
-        weights = tickets["weights_remaining_prunable"].dropna()
-        if weights.empty:
-            weights = cell["weights_remaining_prunable"].dropna()
-        controls = sorted({str(c) for c in cell["control"].dropna()} - {TICKET}, key=control_rank)
-        for control in controls:
-            out.append(Comparison(
-                level=int(level),
-                rewind_epoch=None if rewind < 0 else int(rewind),
-                weights_remaining=float(weights.iloc[0]) if len(weights) else None,
-                control=control,
-                ticket_top1=ticket_top1,
-                control_top1=_mean_top1(cell[cell["control"] == control]),
-                ticket_seeds=seeds,
-            ))
-    return out
+def _replicates(rows: pd.DataFrame) -> int:
+    """Successful rows with a top-1: the replicates a mean is taken over."""
+    return int((_ok(rows) & rows["top1"].notna()).sum())
+
+
+def _mean_of(count: int) -> str:
+    return f" (mean of {count} replicates)" if count > 1 else ""
 
 
 @dataclass(frozen=True)
@@ -230,7 +203,7 @@ class Reference:
 
     rewind_epoch: int | None
     top1: float | None
-    seeds: int
+    replicates: int
     problem: str  # "" when top1 is known, else "missing" or "failed"
 
     @property
@@ -240,8 +213,8 @@ class Reference:
     def describe(self) -> str:
         if self.top1 is None:
             return f"no level-0 reference (`{self.cell}` {self.problem})"
-        seeds = f", mean of {self.seeds} seeds" if self.seeds > 1 else ""
-        return f"level-0 reference `{self.cell}` {percent(self.top1)}%{seeds}"
+        return f"level-0 reference `{self.cell}` {percent(self.top1)}%" + _mean_of(
+            self.replicates)
 
 
 def level0_reference(df: pd.DataFrame, rewind_epoch: int | None) -> Reference:
@@ -256,8 +229,7 @@ def level0_reference(df: pd.DataFrame, rewind_epoch: int | None) -> Reference:
     if rows.empty:
         return Reference(rewind_epoch, None, 0, "missing")
     top1 = _mean_top1(rows)
-    seeds = int((_ok(rows) & rows["top1"].notna()).sum())
-    return Reference(rewind_epoch, top1, seeds, "" if top1 is not None else "failed")
+    return Reference(rewind_epoch, top1, _replicates(rows), "" if top1 is not None else "failed")
 
 
 def dense_run_markdown(df: pd.DataFrame) -> str:
@@ -271,9 +243,8 @@ def dense_run_markdown(df: pd.DataFrame) -> str:
         return f"{what}: no result (failed)."
     epochs = pd.to_numeric(dense.loc[_ok(dense), "epochs"], errors="coerce").dropna()
     after = f" after {int(epochs.max())} epochs" if len(epochs) else ""
-    seeds = int(_ok(dense).sum())
-    mean = f" (mean of {seeds} seeds)" if seeds > 1 else ""
-    return (f"{what}: val top-1 {percent(top1)}%{after}{mean}. It is not a baseline for the "
+    return (f"{what}: val top-1 {percent(top1)}%{after}{_mean_of(_replicates(dense))}. "
+            "It is not a baseline for the "
             "tickets: each ticket is compared with the level-0 reference of its rewind epoch.")
 
 
@@ -291,8 +262,8 @@ def references_markdown(df: pd.DataFrame) -> str:
     for k in epochs:
         ref = level0_reference(df, k)
         lines.append(f"- rewind epoch {k}: " + (
-            ref.describe() if ref.top1 is None else f"val top-1 {percent(ref.top1)}%"
-            + (f" (mean of {ref.seeds} seeds)" if ref.seeds > 1 else "")))
+            ref.describe() if ref.top1 is None
+            else f"val top-1 {percent(ref.top1)}%{_mean_of(ref.replicates)}"))
     return "\n".join(lines)
 
 
@@ -306,7 +277,7 @@ def dead_structure_markdown(df: pd.DataFrame) -> str:
         if not (known & _ok(df)).any():
             return ""
         return "**Dead structure:** none; no mask emptied a layer or a depthwise channel."
-    repeated = set(df.loc[df["cell"].duplicated(keep=False), "cell"].dropna())  # replicates
+    repeated = set(df.loc[df["cell"].duplicated(keep=False), "cell"].dropna())
     lines = [
         f"**Dead structure** (marked {DEAD_MARK} in the results table): in {len(dead)} "
         f"{'model' if len(dead) == 1 else 'models'} the mask left a whole layer or depthwise "
@@ -316,7 +287,8 @@ def dead_structure_markdown(df: pd.DataFrame) -> str:
         "",
     ]
     for row in dead.to_dict("records"):
-        seed = f" (seed {row.get('seed')})" if row.get("cell") in repeated else ""
+        seed = (f" (replicate {integer(row.get('replicate'))}, seed {integer(row.get('seed'))})"
+                if row.get("cell") in repeated else "")
         layers = 0 if is_missing(row.get("layers_emptied")) else int(row["layers_emptied"])
         channels = (0 if is_missing(row.get("depthwise_channels_emptied"))
                     else int(row["depthwise_channels_emptied"]))
@@ -330,76 +302,136 @@ def _points(delta: float) -> str:
     return f"{delta:+.2f} points"
 
 
-def _ticket_head(df: pd.DataFrame, level: int, rewind_epoch: int | None,
-                 weights_remaining: float | None, top1: float | None, seeds: int) -> str:
-    """A ticket's line: its top-1 and the level-0 reference of its rewind epoch."""
+def method_markdown(confidence: float = CONFIDENCE, margin: float = MARGIN_POINTS) -> str:
+    """How tickets are compared: the test, the margin and what the verdicts mean."""
+    level = f"{100 * confidence:g}%"
+    return (
+        "Each ticket (control `none`) is compared with the level-0 reference of its rewind "
+        "epoch and with each control run at the same level and rewind epoch, replicate by "
+        f"replicate. Test: {TEST} of val top-1 (ticket − other, in percentage points): "
+        f"their mean and its {level} t-interval (n − 1 degrees of freedom, n = replicates "
+        "where both models finished). Pairing removes the variation from replicate to "
+        "replicate, which the ticket and its comparisons share (the replicate's seed and "
+        f"dense run). Verdicts: **{BEAT}** when the whole interval lies above 0, "
+        f"**{FELL_BELOW}** when it lies below 0, **{MATCHED}** when it lies within "
+        f"±{margin:g} {'point' if margin == 1 else 'points'} (the margin), otherwise "
+        f"**{INCONCLUSIVE}**: the replicates cannot tell. With one replicate there is no "
+        f"interval: **{ONE_REPLICATE}**."
+    )
+
+
+def _comparison_line(c: PairedComparison) -> str:
+    what = (f"vs level-0 reference `{c.other_cell}`" if c.is_reference else f"vs `{c.other}`")
+    if c.n == 0 or c.other_top1 is None:
+        return f"  - {what}: no result (failed)"
+    head = f"  - {what} {percent(c.other_top1)}%: **{c.verdict}** "
+    interval = c.interval
+    if c.n == 1:
+        return head + f"({_points(interval.mean)})"
+    level = f"{100 * c.confidence:g}%"
+    return head + (f"({_points(interval.mean)}, {level} CI [{interval.low:+.2f}, "
+                   f"{interval.high:+.2f}], {c.n} replicates)")
+
+
+def _ticket_head(level: int, rewind_epoch: int | None, weights_remaining: float | None,
+                 tickets: pd.DataFrame) -> str:
     weights = "" if weights_remaining is None else (
         f" ({percent(weights_remaining)}% of prunable weights remaining)")
     rewind = "–" if rewind_epoch is None else rewind_epoch
     head = f"- **Level {level}**{weights}, rewind epoch {rewind}: "
+    top1 = _mean_top1(tickets)
     if top1 is None:
         return head + "the ticket has no result (failed), so no comparison."
-    head += f"ticket val top-1 {percent(top1)}%"
-    head += f" (mean of {seeds} seeds)" if seeds > 1 else ""
-    ref = level0_reference(df, rewind_epoch)
-    head += f"; {ref.describe()}"
-    if ref.top1 is not None:
-        head += f" ({_points(100.0 * (top1 - ref.top1))})"
-    return head
+    return head + f"ticket val top-1 {percent(top1)}%{_mean_of(_replicates(tickets))}"
 
 
-def _tickets_without_controls(df: pd.DataFrame) -> list[str]:
-    tickets = df[(df["level"].fillna(0) > 0) & (df["control"] == TICKET)]
-    tickets = tickets.assign(rewind=tickets["rewind_epoch"].astype("float64").fillna(-1))
-    lines = []
-    for (level, rewind), rows in tickets.groupby(["level", "rewind"], sort=True):
+def _ticket_blocks(df: pd.DataFrame, comparisons: list[PairedComparison]) -> list[str]:
+    """Per level and rewind epoch with tickets: the ticket, then one line per comparison."""
+    level = pd.to_numeric(df["level"], errors="coerce")
+    rewind = pd.to_numeric(df["rewind_epoch"], errors="coerce").fillna(-1)
+    tickets = df[(level > 0) & (df["control"] == TICKET)]
+    lines: list[str] = []
+    for lv, k in sorted({(int(a), int(b)) for a, b in
+                         zip(level[tickets.index], rewind[tickets.index], strict=True)}):
+        rows = tickets[(level[tickets.index] == lv) & (rewind[tickets.index] == k)]
+        rewind_epoch = None if k < 0 else k
         weights = rows["weights_remaining_prunable"].dropna()
-        lines.append(_ticket_head(
-            df, int(level), None if rewind < 0 else int(rewind),
-            float(weights.iloc[0]) if len(weights) else None, _mean_top1(rows),
-            int((_ok(rows) & rows["top1"].notna()).sum())))
+        lines.append(_ticket_head(lv, rewind_epoch, float(weights.iloc[0]) if len(weights)
+                                  else None, rows))
+        if _mean_top1(rows) is None:
+            continue
+        mine = [c for c in comparisons if (c.level, c.rewind_epoch) == (lv, rewind_epoch)]
+        if not any(c.is_reference for c in mine):
+            lines.append(f"  - {level0_reference(df, rewind_epoch).describe()}")
+        lines += [_comparison_line(c) for c in mine]
     return lines
 
 
+def _count(verdicts: list[str], word: str) -> int:
+    return sum(v == word for v in verdicts)
+
+
 def comparisons_markdown(df: pd.DataFrame) -> str:
-    """Per level and rewind epoch: the ticket against its level-0 reference, and did it beat
-    each control? Stated as measured."""
-    comparisons = compare_to_controls(df)
-    if not comparisons:
-        lines = ["No control runs with results to compare against; no claim about tickets."]
-        tickets = _tickets_without_controls(df) if not df.empty else []
-        return "\n".join(lines + ([""] + tickets if tickets else []))
-    verdicts = [c.verdict for c in comparisons]
-    tie = f"tied (within {TIE_POINTS:g} points)"
-    counted = [v for v in verdicts if v != "no result"]
-    lines = [
-        "Top-1 val accuracy of each ticket (control `none`) against its control runs at the "
-        f"same level and rewind epoch; differences up to {TIE_POINTS:g} points count as a tie. "
-        "Each ticket is also compared with the level-0 reference of its rewind epoch.",
-        "",
-        f"Out of {len(counted)} comparisons with both results, the ticket beat the control "
-        f"{verdicts.count('beat')} times, tied {verdicts.count(tie)} times and did not beat it "
-        f"{verdicts.count('did not beat')} times"
-        + (f"; {len(verdicts) - len(counted)} had no result." if len(counted) < len(verdicts)
-           else "."),
-    ]
-    if max(c.ticket_seeds for c in comparisons) <= 1:
-        lines.append("Each accuracy comes from a single seed, so small differences may be noise.")
-    lines.append("")
-    current = None
-    for c in comparisons:
-        if (c.level, c.rewind_epoch) != current:
-            current = (c.level, c.rewind_epoch)
-            lines.append(_ticket_head(df, c.level, c.rewind_epoch, c.weights_remaining,
-                                      c.ticket_top1, c.ticket_seeds))
-        if c.control_top1 is None:
-            lines.append(f"  - vs `{c.control}`: no result (failed)")
-        elif c.delta_points is None:
-            lines.append(f"  - vs `{c.control}` {percent(c.control_top1)}%: no comparison")
-        else:
-            lines.append(f"  - vs `{c.control}` {percent(c.control_top1)}%: **{c.verdict}** "
-                         f"({_points(c.delta_points)})")
-    return "\n".join(lines)
+    """Per level and rewind epoch: the ticket against its level-0 reference and each control,
+    paired by replicate, with the verdict of the interval. Stated as measured."""
+    if df.empty:
+        return "No control runs with results to compare against; no claim about tickets."
+    comparisons = paired_comparisons(df)
+    controls = [c for c in comparisons if not c.is_reference]
+    lines = [method_markdown(), ""]
+    if not controls:
+        lines += ["No control runs with results to compare against; no claim about tickets."]
+    else:
+        verdicts = [c.verdict for c in controls]
+        counted = len(verdicts) - _count(verdicts, NO_RESULT)
+        one = _count(verdicts, ONE_REPLICATE)
+        text = (f"Against the controls: out of {counted} comparisons with results, the ticket "
+                f"beat the control {_count(verdicts, BEAT)} times, matched it "
+                f"{_count(verdicts, MATCHED)} times, fell below it "
+                f"{_count(verdicts, FELL_BELOW)} times and was inconclusive "
+                f"{_count(verdicts, INCONCLUSIVE) + one} times")
+        text += f" ({one} with one replicate)" if one else ""
+        missing = len(verdicts) - counted
+        lines.append(text + (f"; {missing} had no result." if missing else "."))
+        if one == counted and counted:
+            lines.append("Every comparison rests on one replicate: set `run.replicates` (or "
+                         "merge runs with other seeds) to get intervals.")
+    blocks = _ticket_blocks(df, comparisons)
+    return "\n".join(lines + ([""] + blocks if blocks else []))
+
+
+# -- the summary over replicates -----------------------------------------------------------
+SUMMARY_HEADER = (
+    "cell", "level", "rewind epoch", "control", "n", "failed", "prunable left (%)",
+    "top-1 mean (%)", "top-1 sd", "top-1 min", "top-1 max", "top-1 95% CI",
+    "top-5 mean (%)", "top-5 95% CI", "best epoch (mean)",
+)
+
+
+def _ci(low: Any, high: Any) -> str:
+    if is_missing(low) or is_missing(high):
+        return ""
+    return f"[{percent(low)}, {percent(high)}]"
+
+
+def summary_markdown(summary: pd.DataFrame) -> str:
+    """The summary table: one row per (level, rewind epoch, control), accuracies in percent."""
+    body = []
+    for row in summary.to_dict("records"):
+        body.append([
+            row["cell"], integer(row["level"]),
+            "–" if is_missing(row["rewind_epoch"]) else integer(row["rewind_epoch"]),
+            row["control"], integer(row["n"]), integer(row["failed"]),
+            percent(row["weights_remaining_prunable_mean"]),
+            percent(row["top1_mean"]),
+            "" if is_missing(row["top1_sd"]) else number(100 * row["top1_sd"], 2),
+            percent(row["top1_min"]), percent(row["top1_max"]),
+            _ci(row["top1_ci_low"], row["top1_ci_high"]),
+            percent(row["top5_mean"]), _ci(row["top5_ci_low"], row["top5_ci_high"]),
+            number(row["best_epoch_mean"], 1),
+        ])
+    align = ["l", "r", "r", "l"] + ["r"] * (len(SUMMARY_HEADER) - 4)
+    return markdown_table(SUMMARY_HEADER, body, align)
 
 
 def findings_markdown(df: pd.DataFrame) -> str:
@@ -420,7 +452,8 @@ def failures_markdown(df: pd.DataFrame) -> str:
     for row in failed.to_dict("records"):
         lines.append(
             f"- **{cell_id(row)}** (level {row.get('level')}, rewind epoch {rewind_text(row)}, "
-            f"control {row.get('control')}, seed {row.get('seed')}, status {row.get('status')})"
+            f"control {row.get('control')}, replicate {integer(row.get('replicate'))}, "
+            f"seed {integer(row.get('seed'))}, status {row.get('status')})"
         )
         error = row.get("error")
         if is_missing(error) or not str(error).strip():
@@ -450,13 +483,21 @@ def render_report(
     figures: Sequence[FigureLink],
     run_url: str | None = None,
     table_files: Sequence[str] = ("results.csv", "results.parquet"),
+    summary: pd.DataFrame | None = None,
+    summary_files: Sequence[str] = ("summary.csv", "summary.parquet"),
+    history_file: str | None = None,
 ) -> str:
-    """The full report.md text."""
+    """The full report.md text; ``summary`` is :func:`summarize` of ``df`` unless given."""
+    summary = summarize(df) if summary is None else summary
     name = _get(plain(settings), "run.name")
     title = f"# Lottery ticket report: {name}" if name else "# Lottery ticket report"
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     where = f"Run directory `{run_url}`, " if run_url else ""
     files = ", ".join(f"[`{f}`]({f})" for f in table_files)
+    summary_links = ", ".join(f"[`{f}`]({f})" for f in summary_files)
+    per_epoch = (f" The per-epoch history of every model (val top-1/top-5/loss, train loss, "
+                 f"learning rate) is in [`{history_file}`]({history_file})."
+                 if history_file else "")
     sections = [
         title,
         f"{where}report written {when}.",
@@ -464,6 +505,12 @@ def render_report(
         run_summary(settings, df),
         "## Findings",
         findings_markdown(df),
+        "## Summary over replicates",
+        f"One row per level, rewind epoch and control over its successful replicates (n): "
+        f"val accuracies in percent, sd the sample standard deviation (points), CI the "
+        f"{100 * CONFIDENCE:g}% t-interval of the mean (empty for n = 1); every column is in "
+        f"{summary_links}.{per_epoch}",
+        summary_markdown(summary) if len(summary) else "No models in the table.",
         "## Figures",
         figures_markdown(figures),
         "## Results",

@@ -46,12 +46,17 @@ class ResultRow:
     # depthwise channels with no weight left; None when unknown (a failed cell).
     layers_emptied: int | None = None
     depthwise_channels_emptied: int | None = None
+    # Replicates are independent experiments (own init, data order, control draws); ``seed``
+    # is the replicate's seed. Appended last so the older columns keep their positions.
+    replicate: int = 0  # 0-based
+    control_seed: int | None = None  # a control's own draw seed; None for other rows
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def dense(cls, seed: int, history: Sequence[Mapping[str, Any]]) -> ResultRow:
+    def dense(cls, seed: int, history: Sequence[Mapping[str, Any]],
+              replicate: int = 0) -> ResultRow:
         """The dense training run, from its per-epoch history."""
         final = history[-1] if history else {}
         return cls(
@@ -61,13 +66,14 @@ class ResultRow:
             best_epoch=best_epoch(history),
             train_seconds=round(sum(h.get("seconds", 0.0) for h in history), 3),
             status="ok", cell=DENSE_CELL, error=None, epochs=len(history),
-            layers_emptied=0, depthwise_channels_emptied=0,
+            layers_emptied=0, depthwise_channels_emptied=0, replicate=replicate,
         )
 
     @classmethod
     def ok(
         cls, cell: str, level: int, rewind_epoch: int, control: str, seed: int,
         sparsity: Mapping[str, float], history: Sequence[Mapping[str, Any]], seconds: float,
+        replicate: int = 0, control_seed: int | None = None,
     ) -> ResultRow:
         """A trained grid cell; ``sparsity`` is a ``SparsityReport.summary()``: the two
         ``weights_remaining_*`` values and the dead-structure counts (None when absent)."""
@@ -81,17 +87,18 @@ class ResultRow:
             cell=cell, error=None, epochs=len(history),
             layers_emptied=_count(sparsity.get("layers_emptied")),
             depthwise_channels_emptied=_count(sparsity.get("depthwise_channels_emptied")),
+            replicate=replicate, control_seed=control_seed,
         )
 
     @classmethod
     def failed(cls, cell: str, level: int, rewind_epoch: int, control: str, seed: int,
-               error: str) -> ResultRow:
+               error: str, replicate: int = 0, control_seed: int | None = None) -> ResultRow:
         """A grid cell that could not be trained, with the reason."""
         return cls(
             level=level, rewind_epoch=rewind_epoch, control=control, seed=seed,
             weights_remaining_prunable=None, weights_remaining_overall=None, top1=None,
             top5=None, val_loss=None, best_epoch=None, train_seconds=None, status="failed",
-            cell=cell, error=error, epochs=0,
+            cell=cell, error=error, epochs=0, replicate=replicate, control_seed=control_seed,
         )
 
 

@@ -89,8 +89,9 @@ def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame
     """One row per trained model: required columns first, extra keys after, sorted.
 
     Order: the dense training run first, then by level (the level-0 reference cells come
-    first), rewind epoch, control (tickets before controls) and seed. Missing required keys
-    become null columns.
+    first), rewind epoch, control (tickets before controls), replicate and seed. Missing
+    required keys become null columns, except ``replicate``: rows without one (tables from
+    before replicates) are replicate 0.
     """
     rows = [r.to_dict() if isinstance(r, ResultRow) else dict(r) for r in rows]
     extra: list[str] = []
@@ -105,12 +106,14 @@ def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame
             df[name] = pd.to_numeric(df[name], errors="coerce").astype("float64")
         else:
             df[name] = _arrow_safe(df[name])
+    df["replicate"] = df["replicate"].fillna(0)
     keys = pd.DataFrame(
         {
             "dense": (~dense_run_mask(df)).astype(int),
             "level": df["level"].fillna(-1),
             "rewind": df["rewind_epoch"].fillna(-1),
             "control": [control_rank(c) for c in df["control"]],
+            "replicate": df["replicate"],
             "seed": df["seed"].fillna(-1),
         }
     )
@@ -118,23 +121,26 @@ def results_frame(rows: Iterable[Mapping[str, Any] | ResultRow]) -> pd.DataFrame
     return df.loc[order].reset_index(drop=True)
 
 
-def arrow_schema(df: pd.DataFrame) -> pa.Schema:
-    """The row's own columns typed from :class:`ResultRow`; extra columns inferred, and
-    strings where nothing can be inferred (all missing), so no column is typed ``null``."""
-    fields = []
+def arrow_schema(df: pd.DataFrame, fields: Mapping[str, pa.Field] | None = None) -> pa.Schema:
+    """Columns named in ``fields`` (by default the row's own, typed from :class:`ResultRow`)
+    take that type; other columns are inferred, and strings where nothing can be inferred
+    (all missing), so no column is typed ``null``."""
+    known = ARROW_FIELDS if fields is None else fields
+    out = []
     for name in df.columns:
-        if name in ARROW_FIELDS:
-            fields.append(ARROW_FIELDS[name])
+        if name in known:
+            out.append(known[name])
             continue
         inferred = pa.array(df[name], from_pandas=True).type
-        fields.append(pa.field(name, pa.string() if inferred == pa.null() else inferred))
-    return pa.schema(fields)
+        out.append(pa.field(name, pa.string() if inferred == pa.null() else inferred))
+    return pa.schema(out)
 
 
-def parquet_bytes(df: pd.DataFrame) -> bytes:
+def parquet_bytes(df: pd.DataFrame, fields: Mapping[str, pa.Field] | None = None) -> bytes:
+    """``df`` as Parquet, typed by :func:`arrow_schema`."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(df, schema=arrow_schema(df), preserve_index=False)
+    table = pa.Table.from_pandas(df, schema=arrow_schema(df, fields), preserve_index=False)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
     return buffer.getvalue()
@@ -168,11 +174,11 @@ def percent(value: Any) -> str:
     return "" if is_missing(value) else f"{100.0 * float(value):.2f}"
 
 
-def _number(value: Any, digits: int) -> str:
+def number(value: Any, digits: int) -> str:
     return "" if is_missing(value) else f"{float(value):.{digits}f}"
 
 
-def _integer(value: Any) -> str:
+def integer(value: Any) -> str:
     return "" if is_missing(value) else str(int(value))
 
 
@@ -183,7 +189,7 @@ def cell_id(row: Mapping[str, Any]) -> str:
         return str(cell)
     if is_dense_run(row):
         return DENSE_CELL
-    level, rewind = _integer(row.get("level")), _integer(row.get("rewind_epoch"))
+    level, rewind = integer(row.get("level")), integer(row.get("rewind_epoch"))
     return f"L{level}-k{rewind}-{_text(row.get('control'))}"
 
 
@@ -196,7 +202,8 @@ def rewind_text(row: Mapping[str, Any]) -> str:
 
 DEAD_MARK = "†"  # after the cell id: the masks emptied a layer or a depthwise channel
 RESULTS_HEADER = (
-    "cell", "level", "rewind epoch", "control", "seed", "prunable left (%)", "overall left (%)",
+    "cell", "level", "rewind epoch", "control", "replicate", "seed", "prunable left (%)",
+    "overall left (%)",
     "val top-1 (%)", "val top-5 (%)", "val loss", "best epoch", "train (s)", "status",
     "layers emptied", "dw channels emptied",
 )
@@ -206,25 +213,26 @@ def results_row(row: Mapping[str, Any]) -> list[str]:
     """One row of the report's results table, formatted."""
     return [
         cell_id(row) + (f" {DEAD_MARK}" if dead_structure(row) else ""),
-        _integer(row.get("level")),
+        integer(row.get("level")),
         rewind_text(row),
         _text(row.get("control")),
-        _integer(row.get("seed")),
+        integer(row.get("replicate")),
+        integer(row.get("seed")),
         percent(row.get("weights_remaining_prunable")),
         percent(row.get("weights_remaining_overall")),
         percent(row.get("top1")),
         percent(row.get("top5")),
-        _number(row.get("val_loss"), 4),
-        _integer(row.get("best_epoch")),
-        _number(row.get("train_seconds"), 1),
+        number(row.get("val_loss"), 4),
+        integer(row.get("best_epoch")),
+        number(row.get("train_seconds"), 1),
         _text(row.get("status")),
-        _integer(row.get("layers_emptied")),
-        _integer(row.get("depthwise_channels_emptied")),
+        integer(row.get("layers_emptied")),
+        integer(row.get("depthwise_channels_emptied")),
     ]
 
 
 def results_markdown(df: pd.DataFrame) -> str:
     """The results table for report.md (accuracies and weights remaining in percent)."""
-    align = ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r"]
+    align = ["l", "r", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "l", "r", "r"]
     body = [results_row(row) for row in df.to_dict("records")]
     return markdown_table(RESULTS_HEADER, body, align)

@@ -58,7 +58,7 @@ def fault_data(standalone_cluster, tmp_path_factory: pytest.TempPathFactory):  #
 
 def grid_started(run_dir: Path) -> bool:
     """The rewind chains' level-1 masks are written just before the first wave starts."""
-    return len(list(run_dir.glob("masks/L1-k*.npz"))) == 2
+    return len(list(run_dir.glob("replicate-0/masks/L1-k*.npz"))) == 2
 
 
 # -- a worker dies while grid cells run ------------------------------------------------------
@@ -138,9 +138,9 @@ def test_corrupt_dense_checkpoint_is_recomputed(standalone_cluster, resumed_run,
     output = tmp_path / "runs"
     shutil.copytree(resumed_run["output"], output)  # the run directory's name does not change
     run_dir = prune_run_dir(data, output)
-    dense = ArtifactStore(str(run_dir / "dense"))
+    dense = ArtifactStore(str(run_dir / "replicate-0" / "dense"))
     original = load_checkpoint(dense, "epoch-001")
-    checkpoint = run_dir / "dense" / "epoch-001.npz"
+    checkpoint = run_dir / "replicate-0" / "dense" / "epoch-001.npz"
     checkpoint.write_bytes(checkpoint.read_bytes()[: checkpoint.stat().st_size // 2])
 
     proc = spark_submit(standalone_cluster, "prune_imagenet.py", prune_args(data, output),
@@ -153,7 +153,7 @@ def test_corrupt_dense_checkpoint_is_recomputed(standalone_cluster, resumed_run,
     assert len(recomputed) == len(original)
     assert_complete_run(run_dir, cells)
     # Cells rewound to epoch 1 must start from the weights that are now on disk.
-    ticket = load_ticket(RunLayout(str(run_dir)).cell_dir(Cell(1, 1)), "ticket")
+    ticket = load_ticket(RunLayout(str(run_dir)).replicate(0).cell_dir(Cell(1, 1)), "ticket")
     drift = max(float(np.max(np.abs(a - b))) for a, b in zip(recomputed, original, strict=True))
     for i, (stored, rewind_point) in enumerate(zip(ticket.weights, recomputed, strict=True)):
         kept = stored != 0

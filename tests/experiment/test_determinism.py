@@ -54,7 +54,7 @@ def test_main_job_repeats_exactly(spark, sample_dataset, tmp_path):
               for r in (first, second)]
     assert (tables[0]["status"] == "ok").all()
     pd.testing.assert_frame_equal(tables[0][METRICS], tables[1][METRICS], check_exact=True)
-    layouts = [RunLayout(r.run_url) for r in (first, second)]
+    layouts = [RunLayout(r.run_url).replicate(0) for r in (first, second)]
     pairs = [(lay.dense_dir(), lay.dense_weights(2)) for lay in layouts]
     for control in ("none", "reinit", "random_mask"):
         pairs += [(lay.cell_dir(Cell(1, 1, control)), "weights") for lay in layouts]

@@ -58,7 +58,7 @@ def test_weights_remaining_follow_the_imp_schedule(mobilenet_run):
 
 
 def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
-    run = RunLayout(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url).replicate(0)
     for level, k, control in EXPECTED_CELLS:
         cell = Cell(level, k, control)
         cell_store = run.cell_dir(cell)
@@ -79,7 +79,7 @@ def test_saved_weights_and_tickets_have_exact_zeros(mobilenet_run):
 
 
 def test_level_two_masks_nest_inside_level_one(mobilenet_run):
-    run = RunLayout(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url).replicate(0)
     for k in (0, 1):
         first = masks_from_bytes(run.store.read_bytes(*run.masks(1, k)))
         second = masks_from_bytes(run.store.read_bytes(*run.masks(2, k)))
@@ -88,7 +88,7 @@ def test_level_two_masks_nest_inside_level_one(mobilenet_run):
 
 
 def test_tickets_rewind_to_the_dense_checkpoint(mobilenet_run):
-    run = RunLayout(mobilenet_run.run_url)
+    run = RunLayout(mobilenet_run.run_url).replicate(0)
     for k in (0, 1):
         rewind_point = load_checkpoint(run.dense_dir(), run.dense_weights(k))
         ticket = load_ticket(run.cell_dir(Cell(1, k)), "ticket")

@@ -22,7 +22,7 @@ def test_data_parallel_cells_keep_exact_zeros(spark, sample_dataset, tmp_path):
     assert [r["cell"] for r in outcome.rows] == ["dense", "L0-k1-none", "L1-k1-none",
                                                  "L1-k1-reinit"]
     assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
-    run = RunLayout(outcome.run_url)
+    run = RunLayout(outcome.run_url).replicate(0)
     for cell in (Cell(1, 1), Cell(1, 1, "reinit")):
         weights = load_checkpoint(run.cell_dir(cell), "weights")
         masks = masks_from_bytes(run.cell_dir(cell).read_bytes("masks.npz"))
@@ -43,7 +43,7 @@ def test_one_shot_prunes_every_level_from_the_dense_weights(spark, sample_datase
     assert set(rows) == {"dense", "L0-k0-none", "L1-k0-none", "L2-k0-none"}
     np.testing.assert_allclose(rows["L2-k0-none"]["weights_remaining_prunable"], 0.25,
                                atol=1e-5)
-    run = ArtifactStore(outcome.run_url)
+    run = ArtifactStore(RunLayout(outcome.run_url).replicate(0).url)
     # one-shot level 2 ranks the dense weights: it need not nest inside level 1's mask,
     # and its masks exist before any level-1 cell finished (one wave)
     l1 = masks_from_bytes(run.read_bytes(*RunLayout.masks(1, 0)))

@@ -40,40 +40,40 @@ def run_root(settings):
 
 
 def test_dense_only_then_full_run_does_not_retrain_dense(spark, settings, run_root):
-    run = RunDirectory(settings)
+    run = RunDirectory(settings, replicate=0)
     run_dense_stage(spark, run, preflight(settings))  # "killed" right after the dense stage
     assert run.is_done("dense") and not run.store.exists("grid")
-    dense_files = _mtimes(run_root, "dense/*")
+    dense_files = _mtimes(run_root, "replicate-0/dense/*")
     assert len(dense_files) == 2 * 3 + 2 * 2 + 1  # epochs 0-2 (+json), 2 optimizer states, marker
 
     outcome = run_prune_job(settings, spark=spark)
-    assert _mtimes(run_root, "dense/*") == dense_files
+    assert _mtimes(run_root, "replicate-0/dense/*") == dense_files
     assert [r["status"] for r in outcome.rows] == ["ok"] * ROWS
 
 
 def test_rerun_trains_only_the_missing_cell(spark, settings, run_root):
-    before = _mtimes(run_root, "grid/L*/k*/*/result.json")
+    before = _mtimes(run_root, "replicate-0/grid/L*/k*/*/result.json")
     assert len(before) == len(CELLS)
     lost = Cell(1, 1, "reinit")  # as if the driver died while this cell was training
-    RunDirectory(settings).store.delete(*RunLayout.cell_result(lost))
+    RunDirectory(settings, replicate=0).store.delete(*RunLayout.cell_result(lost))
 
     outcome = run_prune_job(settings, spark=spark)
-    after = _mtimes(run_root, "grid/L*/k*/*/result.json")
+    after = _mtimes(run_root, "replicate-0/grid/L*/k*/*/result.json")
     changed = {str(p) for p in after if after[p] != before.get(p)}
-    assert changed == {"/".join(RunLayout.cell_result(lost))}
+    assert changed == {"/".join(("replicate-0", *RunLayout.cell_result(lost)))}
     table = pd.read_csv(run_root / "results.csv")
     assert len(table) == ROWS and (table["status"] == "ok").all()
     assert outcome.rows[0]["cell"] == "dense"
 
 
 def test_corrupt_checkpoint_is_detected_and_recomputed(spark, settings, run_root, caplog):
-    target = run_root / "dense" / "epoch-001.npz"
+    target = run_root / "replicate-0" / "dense" / "epoch-001.npz"
     target.write_bytes(target.read_bytes()[:100])  # truncated
     with caplog.at_level(logging.WARNING):
         run_prune_job(settings, spark=spark)
     assert any("epoch-001.npz is corrupt" in r.getMessage() for r in caplog.records)
-    store = ArtifactStore(RunDirectory(settings).url)
+    store = ArtifactStore(RunDirectory(settings, replicate=0).url)
     load_checkpoint(store.child("dense"), "epoch-001")  # rewritten and valid
-    assert list((run_root / "superseded").glob("*/grid/L1/k0/none/result.json"))
+    assert list((run_root / "replicate-0" / "superseded").glob("*/grid/L1/k0/none/result.json"))
     table = pd.read_csv(run_root / "results.csv")
     assert len(table) == ROWS and (table["status"] == "ok").all()

@@ -26,12 +26,13 @@ ATOL = 1e-5
 
 
 def _steps_per_epoch(run_url: str, train_images: int) -> int:
-    workers = int(RunLayout(run_url).store.read_json("dense", "_COMPLETE")["workers"])
+    workers = int(RunLayout(run_url).replicate(0).store.read_json("dense", "_COMPLETE")[
+        "workers"])
     return train_images // (workers * BATCH)
 
 
 def _assert_same_weights(run_url: str, cell: Cell) -> None:
-    run = RunLayout(run_url)
+    run = RunLayout(run_url).replicate(0)
     dense = load_checkpoint(run.dense_dir(), run.dense_weights(EPOCHS))
     trained = load_checkpoint(run.cell_dir(cell), run.CELL_WEIGHTS)
     assert len(dense) == len(trained)
@@ -62,7 +63,8 @@ def test_a_late_reset_cell_continues_the_dense_schedule(task_run, sample_dataset
     settings, outcome = task_run
     facts_rows = 300  # the sample's train split
     steps = _steps_per_epoch(outcome.run_url, facts_rows)
-    histories = RunDirectory(settings).store.read_json(*RunDirectory(settings).histories())
+    replicate = RunDirectory(settings, replicate=0)
+    histories = replicate.store.read_json(*replicate.histories())
     cells = [r["cell"] for r in outcome.rows if r["cell"] != "dense"]
     history = dict(zip(cells, histories, strict=True))["L1-k2-none"]
     row = next(r for r in outcome.rows if r["cell"] == "L1-k2-none")

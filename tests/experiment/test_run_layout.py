@@ -9,6 +9,7 @@ from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.experiment.run_layout import RunLayout
 from pipeline.models.spec import ModelSpec
+from pipeline.seeding import replicate_seed
 from pipeline.tickets.masked_spec import MaskedSpec
 from tests.support.job_settings import tiny_settings
 
@@ -40,3 +41,28 @@ def test_remote_context_is_derived_from_the_run(tmp_path):
     assert procedure.steps_per_epoch == 300 // 24 and procedure.seed == 5
     assert ctx.deterministic == settings.run.deterministic
     assert pickle.loads(pickle.dumps(ctx)) == ctx  # picklable for Spark tasks
+
+
+def test_replicates_have_their_own_seeds_and_directories(tmp_path):
+    settings = tiny_settings("unused", str(tmp_path), "run.replicates=3")
+    run = RunDirectory(settings)
+    replicates = run.replicates()
+    assert [r.url for r in replicates] == [f"{run.url}/replicate-{i}" for i in range(3)]
+    seeds = [r.settings.run.seed for r in replicates]
+    # the same settings give the same seeds; raising the count keeps the run directory and
+    # the replicates already there
+    assert [r.settings.run.seed for r in RunDirectory(settings).replicates()] == seeds
+    more = RunDirectory(tiny_settings("unused", str(tmp_path), "run.replicates=5"))
+    assert more.url == run.url
+    assert [r.settings.run.seed for r in more.replicates()[:3]] == seeds
+    # no two replicates, and no control draw of any of them, share a seed
+    draws = [Cell(level, k, control).seed(seed) for seed in seeds for level in (1, 2, 3)
+             for k in (0, 1, 2) for control in ("reinit", "random_mask")]
+    assert len(set(seeds + draws)) == len(seeds) + len(draws)
+    many = [replicate_seed(settings.run.seed, i) for i in range(1000)]
+    assert len(set(many)) == 1000
+    ctx = replicates[2].to_remote(
+        DatasetFacts(url="d", train_url="d/train", val_url="d/val", image_size=32,
+                     num_classes=10, train_rows=300, val_rows=100),
+        ModelSpec("lenet_300_100", 16, 10), dense_workers=2, policy={})
+    assert (ctx.replicate, ctx.run_seed) == (2, seeds[2])

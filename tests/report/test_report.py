@@ -138,7 +138,10 @@ def test_results_table_files(run) -> None:
         assert len(table) == 2 + 4 * 3
         assert list(table.columns[: len(REQUIRED)]) == REQUIRED
         assert set(table.columns[len(REQUIRED):]) == {
-            "cell", "error", "epochs", "layers_emptied", "depthwise_channels_emptied", "model"}
+            "cell", "error", "epochs", "layers_emptied", "depthwise_channels_emptied", "model",
+            "replicate", "control_seed"}
+        assert (table.replicate == 0).all()  # rows without a replicate: one replicate, 0
+        assert table.control_seed.isna().all()
         order = [(r.level, -1 if pd.isna(r.rewind_epoch) else int(r.rewind_epoch), r.control)
                  for r in table.itertuples()]
         controls = ["none", "reinit", "random_mask"]
@@ -155,7 +158,7 @@ def test_results_table_files(run) -> None:
         assert list(dead.cell) == ["L2-k0-random_mask"]
         assert failed.layers_emptied.isna().all()
     assert str(parquet.level.dtype) == "Int64" and str(parquet.best_epoch.dtype) == "Int64"
-    for column in ("layers_emptied", "depthwise_channels_emptied"):
+    for column in ("layers_emptied", "depthwise_channels_emptied", "replicate", "control_seed"):
         assert str(parquet[column].dtype) == "Int64", column
     # Writes are atomic: no temporary files are left beside the outputs.
     assert not [n for n in os.listdir(root) if n.startswith(".tmp-")]
@@ -186,7 +189,8 @@ def test_report_markdown(run) -> None:
     assert url == ArtifactStore(root).url("report.md")
     report = open(os.path.join(root, "report.md"), encoding="utf-8").read()
     assert report.startswith("# Lottery ticket report: ticket-test\n")
-    for name in ("accuracy_vs_weights", "early_stop_vs_weights", "layer_sparsity"):
+    for name in ("accuracy_vs_weights", "accuracy_vs_weights_ci", "early_stop_vs_weights",
+                 "layer_sparsity"):
         assert re.search(rf"!\[[^\]]+\]\(figures/{name}\.png\)", report), name
     what = report.split("## What was run", 1)[1].split("\n## ", 1)[0]
     for fact in ("`mobilenet_v2`", "224×224", "6 epochs", "2 levels", "20%", "global",
@@ -194,15 +198,21 @@ def test_report_markdown(run) -> None:
                  "the output layer at 10% per level (half the rate, as in Frankle & Carbin)",
                  "every prunable kernel keeps at least 5% of its weights"):
         assert fact in what, fact
-    assert ("| L1-k0-reinit | 1 | 0 | reinit | 0 | 80.00 | 81.00 | 60.00 | 80.00 | 1.4000 "
+    assert ("| L1-k0-reinit | 1 | 0 | reinit | 0 | 0 | 80.00 | 81.00 | 60.00 | 80.00 | 1.4000 "
             "| 3 | 95.5 | ok | 0 | 0 |") in report
-    assert "| dense | 0 | – | none | 0 | 100.00 | 100.00 | 75.00 | 95.00 |" in report
-    assert "| L0-k0-none | 0 | 0 | none | 0 | 100.00 | 100.00 | 74.00 | 94.00 |" in report
-    assert ("| L2-k1-random_mask | 2 | 1 | random_mask | 0 | 64.00 | 65.00 |  |  |  |  "
+    assert "| dense | 0 | – | none | 0 | 0 | 100.00 | 100.00 | 75.00 | 95.00 |" in report
+    assert "| L0-k0-none | 0 | 0 | none | 0 | 0 | 100.00 | 100.00 | 74.00 | 94.00 |" in report
+    assert ("| L2-k1-random_mask | 2 | 1 | random_mask | 0 | 0 | 64.00 | 65.00 |  |  |  |  "
             "| 5.0 | failed |  |  |") in report
     assert "val top-1 (%)" in report and not re.search(r"test (accuracy|top)", report.lower())
     failed = report.split("## Failed cells", 1)[1].split("\n## ", 1)[0]
     assert "**L2-k1-random_mask**" in failed and "RuntimeError: executor lost" in failed
+    assert "control random_mask, replicate 0, seed 0, status failed" in failed
+    summary = report.split("## Summary over replicates", 1)[1].split("\n## ", 1)[0]
+    assert "[`summary.csv`](summary.csv)" in summary and "history.parquet" not in summary
+    assert ("| L1-k0-reinit | 1 | 0 | reinit | 1 | 0 | 80.00 | 60.00 |  | 60.00 | 60.00 |  "
+            "| 80.00 |  | 3.0 |") in summary
+    assert "| L2-k1-random_mask | 2 | 1 | random_mask | 0 | 1 |" in summary
     assert "| dense | 123.4 | 0:02:03 |" in report and "| **total** | 436.7 |" in report
     settings = report.split("```yaml\n", 1)[1].split("\n```", 1)[0]
     assert yaml.safe_load(settings) == SETTINGS
@@ -212,40 +222,45 @@ def test_findings_state_the_measured_verdicts(run) -> None:
     report = open(os.path.join(run[0], "report.md"), encoding="utf-8").read()
     blocks = _findings(report)
     assert set(blocks) == set(TOP1)
+    one = "**inconclusive (one replicate)**"
     expected = {
-        (1, 0): {"reinit": "**beat** (+10.00 points)",
-                 "random_mask": "**tied (within 0.5 points)** (+0.20 points)"},
-        (1, 1): {"reinit": "**did not beat** (-3.00 points)",
-                 "random_mask": "**beat** (+1.00 points)"},
-        (2, 0): {"reinit": "**beat** (+16.00 points)",
-                 "random_mask": "**did not beat** (-1.00 points)"},
-        (2, 1): {"reinit": "**beat** (+13.00 points)", "random_mask": "no result (failed)"},
+        (1, 0): {"reinit": f"{one} (+10.00 points)", "random_mask": f"{one} (+0.20 points)"},
+        (1, 1): {"reinit": f"{one} (-3.00 points)", "random_mask": f"{one} (+1.00 points)"},
+        (2, 0): {"reinit": f"{one} (+16.00 points)", "random_mask": f"{one} (-1.00 points)"},
+        (2, 1): {"reinit": f"{one} (+13.00 points)", "random_mask": "no result (failed)"},
     }
     for key, verdicts in expected.items():
         for control, verdict in verdicts.items():
             line = next(x for x in blocks[key].splitlines() if f"vs `{control}`" in x)
             assert line.endswith(verdict), (key, line)
     # like for like: the level-0 cell of the same rewind epoch, never the dense run
-    assert ("ticket val top-1 70.00%; level-0 reference `L0-k0-none` 74.00% (-4.00 points)"
+    assert "ticket val top-1 70.00%\n" in blocks[(1, 0)]
+    assert (f"  - vs level-0 reference `L0-k0-none` 74.00%: {one} (-4.00 points)"
             in blocks[(1, 0)])
-    assert "ticket val top-1 66.00%; level-0 reference `L0-k0-none` 74.00%" in blocks[(2, 0)]
+    assert "ticket val top-1 66.00%\n  - vs level-0 reference `L0-k0-none` 74.00%" in blocks[(2, 0)]
     for key in ((1, 1), (2, 1)):
-        assert "no level-0 reference (`L0-k1-none` missing)" in blocks[key], blocks[key]
+        assert "  - no level-0 reference (`L0-k1-none` missing)" in blocks[key], blocks[key]
     findings = report.split("## Findings", 1)[1].split("\n## ", 1)[0]
     assert "dense 75.00%" not in findings and "75.00% (" not in findings
     assert ("Dense training run (source of the rewind points and the level-1 masks): val top-1 "
             "75.00% after 6 epochs.") in findings
     assert "- rewind epoch 0: val top-1 74.00%" in findings
     assert "- rewind epoch 1: no level-0 reference (`L0-k1-none` missing)" in findings
-    assert ("ticket beat the control 4 times, tied 1 times and did not beat it 2 times; "
-            "1 had no result") in report
+    assert ("out of 7 comparisons with results, the ticket beat the control 0 times, matched "
+            "it 0 times, fell below it 0 times and was inconclusive 7 times (7 with one "
+            "replicate); 1 had no result.") in findings
+    assert "paired t-interval on the per-replicate differences" in findings
+    assert "within ±1 point (the margin)" in findings
+    assert "Every comparison rests on one replicate" in findings
 
 
 def test_layer_figure_is_skipped_without_csv(tmp_path) -> None:
     store = ArtifactStore(str(tmp_path))
     write_report(store, _rows(), SETTINGS, {"grid": 1.0, "total": 2.0}, None)
-    assert store.listdir("figures") == ["accuracy_vs_weights.png", "early_stop_vs_weights.png"]
+    assert store.listdir("figures") == ["accuracy_vs_weights.png", "accuracy_vs_weights_ci.png",
+                                        "early_stop_vs_weights.png"]
     report = store.read_text("report.md")
+    assert "_Skipped: no per-epoch history was given_" in report
     assert "figures/layer_sparsity.png" not in report
     assert "_Skipped: no per-layer sparsity table was given_" in report
     assert "| **total** | 2.0 |" in report  # an explicit total wins over the sum
@@ -290,7 +305,7 @@ def test_layer_figure_reads_a_real_sparsity_report() -> None:
 
 def test_dead_structure_is_flagged_in_the_report(run) -> None:
     report = open(os.path.join(run[0], "report.md"), encoding="utf-8").read()
-    assert ("| L2-k0-random_mask † | 2 | 0 | random_mask | 0 | 64.00 | 65.00 | 67.00 | 87.00 "
+    assert ("| L2-k0-random_mask † | 2 | 0 | random_mask | 0 | 0 | 64.00 | 65.00 | 67.00 | 87.00 "
             "| 1.3300 | 4 | 95.5 | ok | 0 | 2 |") in report
     assert report.count(" † |") == 1  # no other row is marked
     findings = report.split("## Findings", 1)[1].split("\n## ", 1)[0]
@@ -331,10 +346,11 @@ def test_ticket_is_compared_with_the_level0_cell_of_its_rewind_epoch() -> None:
                                 "L1-k0-reinit", "L1-k2-none", "L1-k2-reinit"]
     assert frame.set_index("cell").best_epoch["L1-k2-none"] == 4  # the dense run's numbering
     findings = _findings_of(rows)
-    assert ("val top-1 65.00%; level-0 reference `L0-k2-none` 60.00% (+5.00 points)"
-            in findings)
-    assert ("val top-1 85.00%; level-0 reference `L0-k0-none` 80.00% (+5.00 points)"
-            in findings)
+    one = "**inconclusive (one replicate)**"
+    assert ("val top-1 65.00%\n  - vs level-0 reference `L0-k2-none` 60.00%: "
+            f"{one} (+5.00 points)") in findings
+    assert ("val top-1 85.00%\n  - vs level-0 reference `L0-k0-none` 80.00%: "
+            f"{one} (+5.00 points)") in findings
     assert "90.00% (" not in findings  # never against the dense run
     assert ("Dense training run (source of the rewind points and the level-1 masks): val "
             "top-1 90.00% after 4 epochs.") in findings
@@ -350,10 +366,11 @@ def test_missing_or_failed_reference_is_said_not_replaced() -> None:
                            _history(2, 3, 0.6), 1.0)
     failed = ResultRow.failed("L0-k1-none", 0, 1, TICKET, 0, "out of memory")
     findings = _findings_of([dense, ticket, control, failed])
-    assert "ticket val top-1 70.00%; no level-0 reference (`L0-k1-none` failed)" in findings
+    assert ("ticket val top-1 70.00%\n  - vs level-0 reference `L0-k1-none`: no result "
+            "(failed)") in findings
     assert "- rewind epoch 1: no level-0 reference (`L0-k1-none` failed)" in findings
     findings = _findings_of([dense, ticket, control])
-    assert "ticket val top-1 70.00%; no level-0 reference (`L0-k1-none` missing)" in findings
+    assert "ticket val top-1 70.00%\n  - no level-0 reference (`L0-k1-none` missing)" in findings
     assert "90.00% (" not in findings
 
 
@@ -402,15 +419,18 @@ def test_tickets_without_controls_still_meet_their_reference() -> None:
     findings = _findings_of(rows)
     assert "No control runs with results to compare against" in findings
     assert ("- **Level 1** (50.00% of prunable weights remaining), rewind epoch 0: ticket val "
-            "top-1 70.00%; level-0 reference `L0-k0-none` 80.00% (-10.00 points)") in findings
+            "top-1 70.00%\n  - vs level-0 reference `L0-k0-none` 80.00%: **inconclusive (one "
+            "replicate)** (-10.00 points)") in findings
 
 
-def test_dead_structure_names_the_seed_only_for_replicates() -> None:
+def test_dead_structure_names_the_replicate_only_for_replicates() -> None:
     dead = _summary(0.5, channels=4)
-    rows = [ResultRow.ok("L1-k0-none", 1, 0, TICKET, seed, dead, _history(1, 2, 0.5), 1.0)
-            for seed in (0, 1)]
-    rows.append(ResultRow.ok("L1-k0-reinit", 1, 0, "reinit", 77, dead, _history(1, 2, 0.4), 1.0))
+    rows = [ResultRow.ok("L1-k0-none", 1, 0, TICKET, seed, dead, _history(1, 2, 0.5), 1.0,
+                         replicate=replicate) for replicate, seed in ((0, 10), (1, 11))]
+    rows.append(ResultRow.ok("L1-k0-reinit", 1, 0, "reinit", 10, dead, _history(1, 2, 0.4), 1.0,
+                             control_seed=77))
     findings = _findings_of(rows)
-    assert "- **L1-k0-none** (seed 0): 0 layers and 4 depthwise channels emptied" in findings
-    assert "- **L1-k0-none** (seed 1): 0 layers" in findings
+    assert ("- **L1-k0-none** (replicate 0, seed 10): 0 layers and 4 depthwise channels "
+            "emptied") in findings
+    assert "- **L1-k0-none** (replicate 1, seed 11): 0 layers" in findings
     assert "- **L1-k0-reinit**: 0 layers and 4 depthwise channels emptied" in findings

@@ -72,7 +72,7 @@ def test_best_epoch_uses_the_history_own_epoch_numbers():
 
 
 def test_dead_structure_columns():
-    assert REQUIRED_COLUMNS[-2:] == ("layers_emptied", "depthwise_channels_emptied")
+    assert REQUIRED_COLUMNS[-4:-2] == ("layers_emptied", "depthwise_channels_emptied")
     dense = ResultRow.dense(0, HISTORY)
     assert (dense.layers_emptied, dense.depthwise_channels_emptied) == (0, 0)
     summary = dict(SPARSITY, layers_emptied=2, depthwise_channels_emptied=17)
@@ -98,3 +98,27 @@ def test_dense_run_is_told_from_level0_cells():
     frame = results_frame([reference, dense])
     assert list(dense_run_mask(frame)) == [True, False]
     assert list(reference_mask(frame)) == [False, True]
+
+
+def test_replicate_and_control_seed_columns():
+    # appended last: the older columns keep their positions
+    assert REQUIRED_COLUMNS[-2:] == ("replicate", "control_seed")
+    dense = ResultRow.dense(5, HISTORY, replicate=2)
+    assert (dense.replicate, dense.control_seed, dense.seed) == (2, None, 5)
+    assert ResultRow.dense(5, HISTORY).replicate == 0  # older calls: one replicate
+    ok = ResultRow.ok("L1-k0-reinit", 1, 0, "reinit", 5, SPARSITY, HISTORY, 1.0, replicate=1,
+                      control_seed=2**31 - 1)
+    failed = ResultRow.failed("L1-k0-random_mask", 1, 0, "random_mask", 5, "boom",
+                              replicate=1, control_seed=9)
+    ticket = ResultRow.ok("L1-k0-none", 1, 0, TICKET, 5, SPARSITY, HISTORY, 1.0)
+    assert (ok.replicate, ok.control_seed) == (1, 2**31 - 1)
+    assert (failed.replicate, failed.control_seed) == (1, 9)
+    assert (ticket.replicate, ticket.control_seed) == (0, None)
+    table = pq.read_table(io.BytesIO(parquet_bytes(results_frame([dense, ok, failed, ticket]))))
+    types = {f.name: f.type for f in table.schema}
+    assert types["replicate"] == types["control_seed"] == pa.int64()
+    frame = table.to_pandas()
+    assert list(zip(frame.cell, frame.replicate, strict=True)) == [
+        ("dense", 2), ("L1-k0-none", 0), ("L1-k0-reinit", 1), ("L1-k0-random_mask", 1)]
+    assert frame.control_seed.tolist()[1:] == [None, 2**31 - 1, 9] or (
+        frame.control_seed.isna().tolist() == [True, True, False, False])

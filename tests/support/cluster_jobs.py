@@ -220,7 +220,7 @@ def expected_cells(data_url: str, output: str | Path, *extra: str) -> set[str]:
 
 
 def cell_results(run_dir: Path) -> list[Path]:
-    return sorted(run_dir.glob("grid/L*/k*/*/result.json"))
+    return sorted(run_dir.glob("replicate-*/grid/L*/k*/*/result.json"))
 
 
 def leftover_temporaries(root: Path) -> list[Path]:

@@ -1,0 +1,105 @@
+"""Several runs, one study: merge finished runs of the same settings and different seeds.
+
+Runs made on different clusters (or at different times) with the same hashed settings but
+another ``run.seed`` are replicates of one experiment. Their results and histories are
+concatenated, the replicates renumbered in the order the runs are given, and the summary,
+figures and report are made from all of them, as if one run had had them all.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from pipeline.config import flatten, from_dict, to_dict
+from pipeline.experiment.run_layout import SETTINGS
+from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
+from pipeline.store import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.parquet"
+HISTORY = "history.parquet"
+# What may differ between the runs of one study: where and how they ran, and their seeds.
+MAY_DIFFER = frozenset(EXECUTION_ONLY) | {"run.seed"}
+
+
+class AggregateError(ValueError):
+    """Runs that cannot be merged, with the reason in one line."""
+
+
+@dataclass
+class MergedRuns:
+    settings: PruneJobSettings
+    results: pd.DataFrame
+    history: pd.DataFrame | None
+    sources: list[dict[str, Any]]
+
+
+def _read_settings(store: ArtifactStore) -> dict[str, Any]:
+    if not store.exists(SETTINGS):
+        raise AggregateError(f"{store.root} is not a run directory (no {SETTINGS})")
+    return yaml.safe_load(store.read_text(SETTINGS)) or {}
+
+
+def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    flat_a, flat_b = flatten(a), flatten(b)
+    for key in sorted(set(flat_a) | set(flat_b)):
+        if key in MAY_DIFFER:
+            continue
+        if flat_a.get(key) != flat_b.get(key):
+            return f"{key}: {flat_a.get(key)!r} vs {flat_b.get(key)!r}"
+    return None
+
+
+def merge_runs(run_urls: list[str]) -> MergedRuns:
+    """The runs' results and histories as one table each, replicates renumbered."""
+    if len(run_urls) < 1:
+        raise AggregateError("give at least one run directory")
+    stores = [ArtifactStore(url) for url in run_urls]
+    settings = [_read_settings(store) for store in stores]
+    for store, other in zip(stores[1:], settings[1:], strict=True):
+        difference = _first_difference(settings[0], other)
+        if difference:
+            raise AggregateError(f"{store.root} has other settings than {stores[0].root} "
+                                 f"({difference}); only runs that differ in run.seed and "
+                                 "execution settings can be merged")
+    tables, histories, sources, offset = [], [], [], 0
+    for store, run_settings in zip(stores, settings, strict=True):
+        if not store.exists(RESULTS):
+            raise AggregateError(f"{store.root} has no {RESULTS}: the run has not finished")
+        table = pd.read_parquet(store.path(RESULTS))
+        count = int(table["replicate"].max()) + 1 if len(table) else 0
+        table["replicate"] = table["replicate"] + offset
+        tables.append(table)
+        if store.exists(HISTORY):
+            history = pd.read_parquet(store.path(HISTORY))
+            history["replicate"] = history["replicate"] + offset
+            histories.append(history)
+        sources.append({"run": store.root, "seed": run_settings.get("run", {}).get("seed"),
+                        "replicates": count, "first_replicate": offset})
+        offset += count
+    merged = from_dict(PruneJobSettings, settings[0])
+    history = pd.concat(histories, ignore_index=True) if len(histories) == len(stores) else None
+    return MergedRuns(merged, pd.concat(tables, ignore_index=True), history, sources)
+
+
+def aggregate_runs(run_urls: list[str], output: str) -> str:
+    """Merge ``run_urls`` into ``output``: results, summary, history, figures and report;
+    returns the report's URL."""
+    from pipeline.report import write_report
+
+    merged = merge_runs(run_urls)
+    store = ArtifactStore(output)
+    rows = [{k: (None if pd.isna(v) else v) for k, v in row.items()}
+            for row in merged.results.to_dict("records")]
+    store.write_json({"runs": merged.sources}, "runs.json")
+    settings = to_dict(merged.settings)
+    settings["run"]["replicates"] = sum(s["replicates"] for s in merged.sources)
+    log.info("aggregate: %d runs, %d replicates, %d rows", len(run_urls),
+             settings["run"]["replicates"], len(rows))
+    return write_report(store, rows, settings, {}, None, history=merged.history)
