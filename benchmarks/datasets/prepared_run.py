@@ -26,7 +26,7 @@ def run_settings(dataset: str, name: str, overrides: list[str]):  # noqa: ANN201
 
     return load_config(PruneJobSettings, LOCAL_CONF, [
         f"data.url={dataset}", f"run.output={WORK_DIR / 'grid-runs'}", f"run.name={name}",
-        *overrides,
+        "run.replicates=1", *overrides,
     ])
 
 
@@ -61,8 +61,8 @@ def prepare_run(spark, settings) -> PreparedRun:  # noqa: ANN001
 
     start = time.monotonic()
     facts = preflight(settings)
-    run = RunDirectory(settings)
-    run.write_settings()
+    RunDirectory(settings).write_settings()
+    run = RunDirectory(settings, replicate=0)
     dense = run_dense_stage(spark, run, facts)
     spec = model_spec(run, facts)
     cells = [c for c in grid_cells(settings) if c.level == 1]

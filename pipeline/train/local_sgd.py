@@ -37,12 +37,17 @@ def train_share(
     batch_size: int, seed: int, share: int, deterministic: bool,
 ) -> dict[str, Any]:
     """A replica's round: start from ``weights`` and ``optimizer_state`` (None: fresh), train
-    one pass over its share, return the weight deltas and the optimizer's variables."""
+    one pass over its share, return the weight deltas and the optimizer's variables.
+
+    The job's models have no random ops in their train step (no dropout), so a share needs
+    no seed of its own: its batch order is drawn from ``seed`` and ``share``. Reseeding
+    TensorFlow here would retrace the train step for every share.
+    """
     import keras
 
-    from pipeline.seeding import derive_seed, make_deterministic
+    from pipeline.seeding import use_op_determinism
 
-    make_deterministic(derive_seed(int(seed), share), enabled=deterministic)
+    use_op_determinism(deterministic)
     model.set_weights(weights)
     for i, var in enumerate(optimizer.variables):
         var.assign(optimizer_state[i] if optimizer_state is not None

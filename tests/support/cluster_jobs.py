@@ -35,6 +35,7 @@ SUBMIT_TIMEOUT_S = 900.0
 # both controls (from conf/local.yaml): the dense row plus 8 cells (2 level-0 references, 2
 # tickets, 4 controls; expected_cells lists them).
 PRUNE_SETTINGS = (
+    "run.replicates=1",
     "model.name=lenet_300_100",
     "train.epochs=2",
     "prune.levels=1",

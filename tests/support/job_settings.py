@@ -19,6 +19,7 @@ def tiny_settings(data_url: str, output: str, *overrides: str) -> PruneJobSettin
         [
             f"data.url={data_url}",
             f"run.output={output}",
+            "run.replicates=1",
             "train.epochs=2",
             "train.round_images_per_worker=100",
             "prune.levels=2",
