@@ -2,10 +2,12 @@
 
 Run directory (``benchmarks/datasets/prepared_run.py``, prepared once and kept under
 ``benchmarks/scratch/grid-runs`` until the settings change): ``conf/local.yaml`` with the data
-set of ``imagenet_like.make_tree`` at 80×80 ingested at 32×32, one dense epoch, one pruning
-level, rewind points ``rewind`` and controls ``controls``, so level 1 has K = ``len(rewind) ×
-(1 + len(controls))`` cells. One ``local[2]`` SparkSession with the job's session settings
-(``spark.task.cpus`` 1: 2 task slots) runs everything, through the grid's public entry point
+set of ``imagenet_like.make_tree`` at 80×80 ingested at 32×32, two dense epochs, one pruning
+level, rewind points ``rewind`` (0 and 1: a cell rewound to k trains epochs k+1..2, so two
+cells train two epochs and two train one, and the wave's slots get one of each) and controls
+``controls``, so level 1 has K = ``len(rewind) × (1 + len(controls))`` cells. One
+``local[2]`` SparkSession with the job's session settings (``spark.task.cpus`` 1: 2 task
+slots) runs everything, through the grid's public entry point
 ``pipeline.experiment.grid.train_cells`` (``retrain=True``: every cell trains from scratch).
 
 * ``grid_speedup_vs_ideal``: (wall time of the K cells one after another ÷ wall time of the K
@@ -79,7 +81,7 @@ def _wave(spark, prepared, serial: bool) -> dict[str, Any]:  # noqa: ANN001
     }
 
 
-def run(train: int = 600, val: int = 100, model: str = "conv4", epochs: int = 1,
+def run(train: int = 600, val: int = 100, model: str = "conv4", epochs: int = 2,
         rewind: tuple[int, ...] = (0, 1), controls: tuple[str, ...] = ("reinit",),
         repetitions: int = 6) -> list[dict[str, Any]]:
     """Measure ``grid_speedup_vs_ideal``; returns a one-element list."""

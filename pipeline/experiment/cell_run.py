@@ -53,15 +53,16 @@ def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[
     return row
 
 
-def prepare_model(ctx: CellContext, cell: Cell):  # noqa: ANN201 - (model, masks, rewind)
-    """The masked model at its starting point: masks set, weights rewound (or controlled).
+def prepare_model(ctx: CellContext, cell: Cell, model=None):  # noqa: ANN001, ANN201
+    """The masked model (``model``, or a new one) at the cell's starting point: masks set,
+    weights rewound (or controlled); returns (model, masks, start weights).
 
     A level-0 cell keeps every weight (all-ones masks): the unpruned network rewound to k.
     """
     from pipeline.tickets import apply_control, masks_from_bytes, ones_masks, rewind
 
     layout = ctx.layout
-    model = ctx.spec.build()
+    model = ctx.spec.build() if model is None else model
     if cell.is_reference:
         masks = ones_masks(model)
     else:
@@ -160,23 +161,20 @@ def finish_cell(
 def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     """Train a cell in this process with the dense stage's procedure (every replica in
     turn), reading the split itself; returns its row."""
-    import keras
-
     from pipeline.data.dataset import DatasetSplit
-    from pipeline.seeding import make_deterministic
+    from pipeline.seeding import use_op_determinism
     from pipeline.train.evaluation import evaluate_local
-    from pipeline.train.in_process import InProcessRounds
-    from pipeline.train.optimizers import make_loss, make_optimizer
+    from pipeline.train.in_process import InProcessRounds, compiled_model
 
-    keras.backend.clear_session()  # drop the graphs of earlier cells in this reused worker
+    # No reseeding: nothing random runs in the train step, the controls seed their own
+    # draws, and reseeding TensorFlow would retrace the worker's compiled model.
+    use_op_determinism(ctx.deterministic)
     seed = cell.seed(ctx.run_seed)
-    make_deterministic(seed, enabled=ctx.deterministic)
     start = time.monotonic()
-    model, masks, start_weights = prepare_model(ctx, cell)
     procedure = ctx.procedure(seed)
-    optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch)
-    trainer = InProcessRounds(model, procedure, optimizer, make_loss(ctx.train.label_smoothing),
-                              read_workers=ctx.reader_workers)
+    model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch)
+    model, masks, start_weights = prepare_model(ctx, cell, model)
+    trainer = InProcessRounds(model, optimizer, procedure, read_workers=ctx.reader_workers)
     trainer.optimizer_state = start_state(ctx, cell, model, masks, optimizer, procedure)
     groups = DatasetSplit.of(ctx.train_url).row_groups()
     history = []

@@ -21,15 +21,38 @@ from pipeline.train.local_sgd import average_round, train_share
 from pipeline.train.procedure import EpochStats, RoundResult, TrainingProcedure, run_epoch
 from pipeline.train.rounds import RowSlice, Share
 
+_COMPILED: dict[tuple, tuple[keras.Model, keras.optimizers.Optimizer]] = {}
+
+
+def compiled_model(spec, train, steps_per_epoch: int  # noqa: ANN001 - a (Masked)Spec, TrainSettings
+                   ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+    """One compiled model and its built optimizer per (spec, training settings, steps per
+    epoch) in this (reused) Python worker, as the Elephas worker keeps one: the next cell
+    then costs its training, not a model build and a graph trace. Every cell overwrites the
+    weights, masks and optimizer variables."""
+    from pipeline.train.optimizers import make_loss, make_optimizer
+
+    key = (spec, repr(train), steps_per_epoch)
+    cached = _COMPILED.get(key)
+    if cached is None:
+        _COMPILED.clear()  # one model per worker: bounds memory
+        keras.backend.clear_session()
+        model = spec.build()
+        optimizer = make_optimizer(train, steps_per_epoch)
+        model.compile(optimizer=optimizer, loss=make_loss(train.label_smoothing),
+                      metrics=["accuracy"])
+        optimizer.build(model.trainable_variables)
+        cached = _COMPILED[key] = (model, optimizer)
+    return cached
+
 
 class InProcessRounds:
-    """``model`` trained by ``procedure`` in this process; holds the optimizer's state."""
+    """``model`` (compiled with ``optimizer``, e.g. by :func:`compiled_model`) trained by
+    ``procedure`` in this process; holds the optimizer's state between rounds."""
 
-    def __init__(self, model: keras.Model, procedure: TrainingProcedure,
-                 optimizer: keras.optimizers.Optimizer, loss: keras.losses.Loss,
-                 optimizer_state: list[np.ndarray] | None = None, read_workers: int = 1):
-        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-        optimizer.build(model.trainable_variables)
+    def __init__(self, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 procedure: TrainingProcedure, optimizer_state: list[np.ndarray] | None = None,
+                 read_workers: int = 1):
         self.model, self.optimizer, self.procedure = model, optimizer, procedure
         self.optimizer_state = optimizer_state
         self.read_workers = read_workers
