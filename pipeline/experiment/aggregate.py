@@ -18,12 +18,11 @@ import yaml
 from pipeline.config import flatten, from_dict, to_dict
 from pipeline.experiment.run_layout import SETTINGS
 from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
+from pipeline.report.writer import HISTORY_PARQUET, RESULTS_PARQUET
 from pipeline.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
-RESULTS = "results.parquet"
-HISTORY = "history.parquet"
 # What may differ between the runs of one study: where and how they ran, and their seeds.
 MAY_DIFFER = frozenset(EXECUTION_ONLY) | {"run.seed"}
 
@@ -70,14 +69,14 @@ def merge_runs(run_urls: list[str]) -> MergedRuns:
                                  "execution settings can be merged")
     tables, histories, sources, offset = [], [], [], 0
     for store, run_settings in zip(stores, settings, strict=True):
-        if not store.exists(RESULTS):
-            raise AggregateError(f"{store.root} has no {RESULTS}: the run has not finished")
-        table = pd.read_parquet(store.path(RESULTS))
+        if not store.exists(RESULTS_PARQUET):
+            raise AggregateError(f"{store.root} has no {RESULTS_PARQUET}: the run has not finished")
+        table = pd.read_parquet(store.path(RESULTS_PARQUET))
         count = int(table["replicate"].max()) + 1 if len(table) else 0
         table["replicate"] = table["replicate"] + offset
         tables.append(table)
-        if store.exists(HISTORY):
-            history = pd.read_parquet(store.path(HISTORY))
+        if store.exists(HISTORY_PARQUET):
+            history = pd.read_parquet(store.path(HISTORY_PARQUET))
             history["replicate"] = history["replicate"] + offset
             histories.append(history)
         sources.append({"run": store.root, "seed": run_settings.get("run", {}).get("seed"),

@@ -13,24 +13,29 @@ that is 0 (all classes), from the dataset the run trained on.
 from __future__ import annotations
 
 import posixpath
-import re
 
 import yaml
 
 from pipeline.config import from_dict
 from pipeline.data.dataset import IngestedDataset
-from pipeline.experiment.cells import Cell, grid_cells
-from pipeline.experiment.run_layout import GRID_DIR, SETTINGS, RunLayout
+from pipeline.experiment.cells import grid_cells
+from pipeline.experiment.run_layout import (
+    GRID_DIR,
+    REPLICATE_DIR,
+    REPLICATE_NAME,
+    SETTINGS,
+    RunLayout,
+)
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.models.spec import ModelSpec
 from pipeline.store import ArtifactStore, StoreError, normalize_url
-from pipeline.tickets.export import ExportError, parse_cell, plain_model, save_model
+from pipeline.tickets.controls import TICKET
+from pipeline.tickets.export import ExportError, plain_model, save_model
 from pipeline.tickets.storage import masks_from_bytes
 from pipeline.train.checkpoints import CorruptCheckpoint, load_checkpoint
 
 __all__ = ["ExportError", "export_keras"]
 
-REPLICATE_DIR = re.compile(r"^replicate-(\d+)$")
 
 
 def _open_run(run_url: str, replicate: int | None) -> tuple[PruneJobSettings, RunLayout]:
@@ -46,7 +51,7 @@ def _open_run(run_url: str, replicate: int | None) -> tuple[PruneJobSettings, Ru
     settings_store, cells = run.store, None
     if run.store.exists(SETTINGS):
         index = replicate or 0
-        if run.store.is_dir(f"replicate-{index}"):
+        if run.store.is_dir(REPLICATE_DIR.format(index)):
             cells = run.replicate(index)
         elif index == 0 and run.store.is_dir(GRID_DIR):
             cells = run
@@ -54,7 +59,7 @@ def _open_run(run_url: str, replicate: int | None) -> tuple[PruneJobSettings, Ru
             raise ExportError(f"run {url} has no replicate {index} (no replicate-{index}/)")
     else:
         parent, base = posixpath.split(url)
-        match = REPLICATE_DIR.match(base)
+        match = REPLICATE_NAME.match(base)
         if not match or not ArtifactStore(parent).exists(SETTINGS):
             raise ExportError(f"{url} is not a run directory of prune_imagenet "
                               f"(no {SETTINGS})")
@@ -102,11 +107,12 @@ def export_keras(run_url: str, cell_name: str, output: str,
 
     if not output.endswith(".keras"):
         raise ExportError(f"output {output} must end in .keras (Keras' native format)")
-    cell = Cell(*parse_cell(cell_name))
     settings, layout = _open_run(run_url, replicate)
-    known = [c.name for c in grid_cells(settings)]
-    if cell.name not in known:
-        raise ExportError(f"unknown cell {cell_name!r}: the run's cells are {', '.join(known)}")
+    cells = {c.name: c for c in grid_cells(settings)}
+    if cell_name not in cells:
+        raise ExportError(f"unknown cell {cell_name!r}: the run's cells are {', '.join(cells)} "
+                          f"(cell names look like L2-k1-{TICKET}: level, rewind epoch, control)")
+    cell = cells[cell_name]
     where = f"cell {cell.name} of {layout.url}"
     if not layout.store.exists(*layout.cell_result(cell)):
         raise ExportError(f"{where} is not finished (no result.json); rerun prune_imagenet "

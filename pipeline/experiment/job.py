@@ -23,6 +23,7 @@ from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.experiment.run_layout import TIMINGS
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.report.result_row import ResultRow
+from pipeline.report.writer import HISTORY_COLUMNS
 from pipeline.tickets.controls import TICKET
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,6 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
     run.store.write_json(timings, TIMINGS)
     log.info("report %s", report_url)
     return JobOutcome(run.url, report_url, rows, timings)
-
-
-HISTORY_COLUMNS = ("replicate", "cell", "epoch", "learning_rate", "loss", "val_loss", "top1",
-                   "top5")
 
 
 def history_frame(replicates: list[Replicate], cell_rows: list[dict[str, Any]],

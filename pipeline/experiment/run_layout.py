@@ -24,6 +24,7 @@ A replicate's directory is itself laid out by a :class:`RunLayout`
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from pipeline.store import ArtifactStore
@@ -36,6 +37,8 @@ TIMINGS = "timings.json"
 DENSE_DIR = "dense"
 MASKS_DIR = "masks"
 GRID_DIR = "grid"
+REPLICATE_DIR = "replicate-{}"  # .format(index)
+REPLICATE_NAME = re.compile(r"^replicate-(\d+)$")
 
 
 class RunLayout:
@@ -65,7 +68,7 @@ class RunLayout:
 
     def replicate(self, index: int) -> RunLayout:
         """The layout of replicate ``index`` (0-based) below this run directory."""
-        return RunLayout(f"{self.url.rstrip('/')}/replicate-{index}")
+        return RunLayout(f"{self.url.rstrip('/')}/{REPLICATE_DIR.format(index)}")
 
     # -- dense stage ---------------------------------------------------------------------
     def dense_dir(self) -> ArtifactStore:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import tempfile
 
 import keras
@@ -18,10 +17,7 @@ import numpy as np
 
 from pipeline.models.spec import ModelSpec
 from pipeline.store import ArtifactStore, normalize_url
-from pipeline.tickets.controls import TICKET
 from pipeline.tickets.conversion import iter_layers
-
-CELL_NAME = re.compile(r"^L(\d+)-k(\d+)-(\w+)$")
 
 
 class ExportError(ValueError):
@@ -67,12 +63,3 @@ def save_model(model: keras.Model, output: str) -> str:
         with open(path, "rb") as fh:
             data = fh.read()
     return ArtifactStore(parent).write_bytes(data, base)
-
-
-def parse_cell(name: str) -> tuple[int, int, str]:
-    """``"L2-k1-none"`` -> (level 2, rewind epoch 1, control ``none``)."""
-    match = CELL_NAME.match(name)
-    if not match:
-        raise ExportError(f"unknown cell {name!r}: cell names look like L2-k1-{TICKET} "
-                          f"(level, rewind epoch, control)")
-    return int(match.group(1)), int(match.group(2)), match.group(3)
