@@ -1,8 +1,10 @@
-"""Turn ImageNet (class folders, the Kaggle layout or the original tars) into Petastorm datasets.
+"""Turn ImageNet (class folders, the Kaggle layout or the original tars) or CIFAR-10/100 (the
+official pickle releases) into Petastorm datasets.
 
     spark-submit jobs/ingest_imagenet.py --source SRC --output URL [--image-size N]
-        [--layout auto|folders|kaggle|tars] [--classes N | --classes n01440764,n01443537]
-        [--overwrite] [--config FILE.yaml] [--set key=value ...]
+        [--layout auto|folders|kaggle|tars|cifar10|cifar100] [--cifar100-labels fine|coarse]
+        [--classes N | --classes n01440764,n01443537] [--overwrite] [--config FILE.yaml]
+        [--set key=value ...]
 
 Flags are shorthands for settings; ``--set`` is applied after them and wins.
 """
@@ -42,6 +44,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="output URL (train/, val/, classes.txt)")
     parser.add_argument("--image-size", type=int, help="stored image side N (default 224)")
     parser.add_argument("--layout", choices=LAYOUTS, help="source layout (default auto)")
+    parser.add_argument("--cifar100-labels", choices=("fine", "coarse"),
+                        help="cifar100: the 100 fine labels (default) or the 20 coarse ones")
     parser.add_argument("--classes", help="first N training synsets, or a comma-separated list")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
     parser.add_argument("--config", help="YAML file of settings")
@@ -58,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"image_size={args.image_size}")
     if args.layout is not None:
         overrides.append(f"layout={args.layout}")
+    if args.cifar100_labels is not None:
+        overrides.append(f"cifar100_labels={args.cifar100_labels}")
     if args.classes is not None:
         overrides.append(classes_override(args.classes))
     overrides.extend(args.set)

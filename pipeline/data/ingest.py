@@ -159,10 +159,10 @@ def plan_units(plan: IngestPlan, split: str, config: IngestSettings, min_tasks: 
 
     Image files are cut into ``max(min_tasks, files / images_per_task)`` chunks; each class
     tar of the train tar is one unit (it is streamed); tar members (val) are cut into runs of
-    neighbours like files.
+    neighbours like files; each pickled CIFAR batch is one unit.
     """
     split_plan = plan.splits[split]
-    units: list[Unit] = list(split_plan.class_tars)
+    units: list[Unit] = [*split_plan.class_tars, *split_plan.cifar_batches]
     for count, make in (
         (len(split_plan.files), lambda n: plan.file_chunks(split, n, config.mix_classes)),
         (len(split_plan.tar_members), lambda n: plan.tar_slices(split, n)),
@@ -245,6 +245,7 @@ def ingest_imagenet(
         config.classes,
         config.val_labels_file,
         config.tar_read_buffer_mb << 20,
+        config.cifar100_labels,
     )
     check_output(output, overwrite)
     log.info("layout %s, %d classes, source %s", plan.layout, len(plan.classes), plan.source)

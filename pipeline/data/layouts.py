@@ -1,12 +1,14 @@
 """Recognising an ImageNet source layout and planning the work, on the driver.
 
-Three layouts are supported:
+Five layouts are supported:
 
 * ``folders``: ``SRC/train/<wnid>/*`` and ``SRC/val/<wnid>/*``;
 * ``kaggle``: ``SRC/ILSVRC/Data/CLS-LOC/{train/<wnid>, val}`` with ``SRC/LOC_val_solution.csv``
   (and optionally ``SRC/LOC_synset_mapping.txt``);
 * ``tars``: ``SRC/ILSVRC2012_img_train.tar`` (one tar per class inside) and
-  ``SRC/ILSVRC2012_img_val.tar`` with a synset-per-line labels file in sorted file-name order.
+  ``SRC/ILSVRC2012_img_val.tar`` with a synset-per-line labels file in sorted file-name order;
+* ``cifar10`` / ``cifar100``: the official pickle releases, as a folder or a ``.tar.gz``
+  (:mod:`pipeline.data.cifar`); their class names take the place of synsets.
 
 The driver only lists directories and tar headers and reads the small label files; all
 label problems (a val image with no label) are found here, before any Spark work starts.
@@ -25,7 +27,16 @@ from dataclasses import dataclass, field
 import pyarrow.fs as pafs
 
 from pipeline.data import tars
-from pipeline.data.units import ClassTar, FileChunk, FileItem, LabelledEntry, TarSlice, list_folder
+from pipeline.data.cifar import CIFAR10, CIFAR100, CifarError, find_release
+from pipeline.data.units import (
+    CifarBatch,
+    ClassTar,
+    FileChunk,
+    FileItem,
+    LabelledEntry,
+    TarSlice,
+    list_folder,
+)
 from pipeline.store import ArtifactStore, StoreError, normalize_url
 
 log = logging.getLogger(__name__)
@@ -50,9 +61,10 @@ class SplitPlan:
     class_tars: list[ClassTar] = field(default_factory=list)
     tar_members: list[LabelledEntry] = field(default_factory=list)
     tar_rel: str = ""
+    cifar_batches: list[CifarBatch] = field(default_factory=list)
 
     def is_empty(self) -> bool:
-        return not (self.files or self.class_tars or self.tar_members)
+        return not (self.files or self.class_tars or self.tar_members or self.cifar_batches)
 
 
 @dataclass
@@ -143,6 +155,9 @@ def open_source(source: str) -> ArtifactStore:
 
 
 def detect_layout(store: ArtifactStore) -> str:
+    release = find_release(store)
+    if release is not None:
+        return release.release.layout
     if store.is_dir(KAGGLE_BASE):
         return "kaggle"
     if store.exists(TRAIN_TAR):
@@ -151,7 +166,8 @@ def detect_layout(store: ArtifactStore) -> str:
         return "folders"
     raise IngestError(
         f"unrecognised layout in {store.root}: expected train/ and val/ class folders, "
-        f"{KAGGLE_BASE}/ (Kaggle) or {TRAIN_TAR} (tars)"
+        f"{KAGGLE_BASE}/ (Kaggle), {TRAIN_TAR} (tars) or a CIFAR release "
+        f"({CIFAR10.folder}/, {CIFAR10.archive}, {CIFAR100.folder}/, {CIFAR100.archive})"
     )
 
 
@@ -347,15 +363,50 @@ def plan_tars(
     )
 
 
+def plan_cifar(store: ArtifactStore, layout: str, spec: int | list[str] | None,
+               label_kind: str) -> IngestPlan:
+    """One unit per pickled batch; the driver reads every batch first (CifarSource.check),
+    so a damaged file stops the ingest before anything is written."""
+    source = find_release(store, layout)
+    if source is None:
+        release = CIFAR10 if layout == "cifar10" else CIFAR100
+        raise IngestError(f"{layout} layout: neither {store.url(release.folder)}/ nor "
+                          f"{store.url(release.archive)} found")
+    if label_kind == "coarse" and layout != "cifar100":
+        raise IngestError("coarse labels exist only in the cifar100 layout")
+    try:
+        names = source.check(label_kind)
+    except CifarError as exc:
+        raise IngestError(str(exc)) from None
+    classes = select_classes(names, spec)
+    selected = tuple(names.index(c) for c in classes)
+
+    def batch(name: str) -> CifarBatch:
+        return CifarBatch(store.root, layout, source.folder, source.archive, name, label_kind,
+                          selected, tuple(classes))
+
+    return IngestPlan(store.root, layout, classes, {
+        "train": SplitPlan(cifar_batches=[batch(n) for n in source.release.train]),
+        "val": SplitPlan(cifar_batches=[batch(source.release.test)]),
+    })
+
+
 def plan_ingest(
     source: str,
     layout: str = "auto",
     classes: int | list[str] | None = None,
     val_labels_file: str = "validation_labels.txt",
     tar_window: int = 4 << 20,
+    cifar100_labels: str = "fine",
 ) -> IngestPlan:
-    """Check the source and plan the ingest; raises IngestError naming any problem."""
-    store = open_source(normalize_url(source))
+    """Check the source and plan the ingest; raises IngestError naming any problem.
+
+    A CIFAR archive may be given as the source itself (its directory is then the source).
+    """
+    source = normalize_url(source).rstrip("/")
+    if posixpath.basename(source) in (CIFAR10.archive, CIFAR100.archive):
+        source = posixpath.dirname(source)
+    store = open_source(source)
     if layout == "auto":
         layout = detect_layout(store)
     if layout == "folders":
@@ -364,8 +415,11 @@ def plan_ingest(
         plan = plan_kaggle(store, classes)
     elif layout == "tars":
         plan = plan_tars(store, classes, val_labels_file, tar_window)
+    elif layout in ("cifar10", "cifar100"):
+        plan = plan_cifar(store, layout, classes, cifar100_labels)
     else:
-        raise IngestError(f"unknown layout {layout!r} (expected auto, folders, kaggle or tars)")
+        raise IngestError(f"unknown layout {layout!r} (expected auto, folders, kaggle, tars, "
+                          "cifar10 or cifar100)")
     for split in SPLITS:
         if plan.splits[split].is_empty():
             raise IngestError(

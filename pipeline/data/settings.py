@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from pipeline.config import check_choices, require, setting
 
-Layout = Literal["auto", "folders", "kaggle", "tars"]
+Layout = Literal["auto", "folders", "kaggle", "tars", "cifar10", "cifar100"]
 LAYOUTS: tuple[str, ...] = get_args(Layout)
 
 
@@ -16,7 +16,9 @@ class IngestSettings:
     image_size: int = setting(
         224, "side N of the stored N×N images (shorter side resized, centre crop)"
     )
-    layout: Layout = setting("auto", "source layout: auto, folders, kaggle or tars")
+    layout: Layout = setting(
+        "auto", "source layout: auto, folders, kaggle, tars, cifar10 or cifar100"
+    )
     classes: int | list[str] | None = setting(
         None, "restrict to the first N sorted training synsets, or to a list of synsets"
     )
@@ -37,6 +39,9 @@ class IngestSettings:
     val_labels_file: str = setting(
         "validation_labels.txt",
         "tars layout: synset-per-line val labels, in sorted file-name order",
+    )
+    cifar100_labels: Literal["fine", "coarse"] = setting(
+        "fine", "cifar100 layout: the 100 fine labels or the 20 coarse superclasses"
     )
     tar_read_buffer_mb: int = setting(4, "read-ahead buffer when streaming tar members")
     progress_interval_s: float = setting(30.0, "seconds between progress log lines")

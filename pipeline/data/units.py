@@ -126,4 +126,39 @@ class TarSlice:
                 yield Payload(entry.name, member.synset, member.label, data)
 
 
-Unit = FileChunk | ClassTar | TarSlice
+@dataclass(frozen=True)
+class CifarBatch:
+    """One pickled CIFAR batch; one task turns its selected images into PNG payloads (the
+    strict decode then treats them like any other image file)."""
+
+    root: str
+    layout: str
+    folder: str | None
+    archive: str | None
+    name: str
+    label_kind: str
+    selected: tuple[int, ...]  # original label of each output class, in output order
+    classes: tuple[str, ...]
+
+    def payloads(self, buffer_bytes: int) -> Iterator[Payload]:
+        import io
+
+        from PIL import Image
+
+        from pipeline.data.cifar import RELEASES, CifarSource
+
+        release = next(r for r in RELEASES if r.layout == self.layout)
+        source = CifarSource(self.root, release, self.folder, self.archive)
+        images, labels = source.batch(self.name, self.label_kind)
+        new_label = {original: i for i, original in enumerate(self.selected)}
+        where = source.where(self.name)
+        for index, (image, original) in enumerate(zip(images, labels, strict=True)):
+            label = new_label.get(int(original))
+            if label is None:
+                continue
+            buffer = io.BytesIO()
+            Image.fromarray(image, "RGB").save(buffer, "PNG")
+            yield Payload(f"{where}#{index}", self.classes[label], label, buffer.getvalue())
+
+
+Unit = FileChunk | ClassTar | TarSlice | CifarBatch
