@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-output
+REPRODUCE_DIR ?= reproduce-output
 CLUSTER_DIR ?= .cluster
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup test test-fast test-cluster lint demo bench cluster-up cluster-down cluster-status clean
+.PHONY: setup test test-fast test-cluster lint demo reproduce bench cluster-up cluster-down cluster-status clean
 
 setup: $(STAMP)
 
@@ -35,6 +36,10 @@ lint: setup
 demo: setup
 	bash jobs/demo.sh $(DEMO_DIR)
 
+# Frankle & Carbin's LeNet-300-100 and Conv-4 studies on the digits (README "Reproducing the LTH").
+reproduce: setup
+	bash jobs/reproduce.sh $(REPRODUCE_DIR)
+
 # make bench ARGS='--only reader_vs_decode' reruns a subset and keeps the other results
 # (benchmarks/harness/run_all.py; one folder per benchmark under benchmarks/).
 bench: setup
@@ -50,4 +55,4 @@ cluster-down: setup
 	$(PY) jobs/cluster.py down --state-dir $(CLUSTER_DIR)
 
 clean:
-	rm -rf $(DEMO_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) $(REPRODUCE_DIR) .pytest_cache

@@ -5,12 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-demo-output}
-PY=${PY:-.venv/bin/python}
-SUBMIT=${SUBMIT:-.venv/bin/spark-submit}
-export PYSPARK_PYTHON=${PYSPARK_PYTHON:-$PWD/$PY}
-export PYSPARK_DRIVER_PYTHON=${PYSPARK_DRIVER_PYTHON:-$PWD/$PY}
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
-QUIET=(--driver-java-options "-Dlog4j2.configurationFile=conf/log4j2.properties")
+source jobs/local_env.sh
 mkdir -p "$OUT"
 
 echo "== 1/3 sample: scikit-learn digits as JPEGs in the ImageNet class-folder layout"

@@ -27,8 +27,13 @@ class PolicyFields:
         0.2, "fraction f of the remaining prunable weights removed per level"
     )
     prunable: list[str] = setting(list(KINDS), "layer kinds that may be pruned")
+    conv_fraction: float | None = setting(
+        None, "per-level fraction for Conv2D kernels (null: fraction_per_level; Frankle & "
+        "Carbin prune their Conv-2/4/6 convolutions at half the rate of the dense layers)"
+    )
     first_conv_fraction: float | None = setting(
-        None, "per-level fraction for the first Conv2D (null: like the others, 0: never)"
+        None, "per-level fraction for the first Conv2D (null: like the other convolutions, "
+        "0: never)"
     )
     classifier_fraction: float | None = setting(
         None, "per-level fraction for the output Dense (null: half of fraction_per_level, as "
@@ -47,8 +52,8 @@ class PolicyFields:
         for kind in self.prunable:
             require(kind in KINDS, "prunable",
                     f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}")
-        for name in ("fraction_per_level", "first_conv_fraction", "classifier_fraction",
-                     "min_layer_density"):
+        for name in ("fraction_per_level", "conv_fraction", "first_conv_fraction",
+                     "classifier_fraction", "min_layer_density"):
             value = getattr(self, name)
             require(value is None or 0.0 <= value < 1.0, name, f"must be in [0, 1), got {value}")
 

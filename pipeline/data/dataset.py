@@ -22,11 +22,13 @@ on the accelerator when there is one.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import posixpath
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,10 @@ COLUMNS = ["image", "label"]  # what training and evaluation read of a row
 DECODE_CHUNK = 64  # images per decode call when reading slices to numpy
 MAX_UNROLLED = 256  # largest batch decoded by an unrolled graph (graph size grows with it)
 HANDOFF_ROWS = 1024  # encoded rows per call from the reading generator into tf.data
+# Decoded row groups (unflipped) kept per process, keyed by their stored bytes: a small
+# study reads the same split every epoch of every cell, and decoding it again would cost
+# more than training a small network on it. Reads of more rows than this never use it.
+DECODED_CACHE_BYTES = 64 * 2**20
 
 Columns = tuple[np.ndarray, ...]  # equal-length arrays: (jpeg bytes, labels[, ...])
 
@@ -206,18 +212,19 @@ class DatasetSplit:
 
     def read_encoded(self, slices: Iterable[RowSlice]) -> tuple[np.ndarray, np.ndarray]:
         """The stored JPEG bytes (object array) and int32 labels of ``slices``, in order."""
-        store = self.store
-        jpegs: list[np.ndarray] = []
-        labels: list[np.ndarray] = []
-        for piece in slices:
-            with store.fs.open_input_file(store.path(piece.file)) as fh:
-                table = pq.ParquetFile(fh).read_row_group(piece.row_group, columns=COLUMNS)
-            table = table.slice(piece.start, piece.count)
-            jpegs.append(table.column("image").to_numpy(zero_copy_only=False))
-            labels.append(table.column("label").to_numpy().astype(np.int32))
-        if not jpegs:
+        parts = [tuple(c[p.start:p.start + p.count] for c in self._group_encoded(p))
+                 for p in slices]
+        if not parts:
             return np.zeros((0,), object), np.zeros((0,), np.int32)
-        return np.concatenate(jpegs), np.concatenate(labels)
+        return _concat(parts)
+
+    def _group_encoded(self, piece: RowSlice) -> tuple[np.ndarray, np.ndarray]:
+        """JPEG bytes and labels of the whole row group that ``piece`` lies in."""
+        store = self.store
+        with store.fs.open_input_file(store.path(piece.file)) as fh:
+            table = pq.ParquetFile(fh).read_row_group(piece.row_group, columns=COLUMNS)
+        return (table.column("image").to_numpy(zero_copy_only=False),
+                table.column("label").to_numpy().astype(np.int32))
 
     # -- decoded rows ------------------------------------------------------------------------
     def read(
@@ -228,11 +235,27 @@ class DatasetSplit:
 
         ``S`` is ``image_size`` (area resize) or the stored size. With ``flip_key`` image
         ``i`` is mirrored left-right when the stateless draw for ``(flip_key, i)`` says so.
+        Unflipped reads of small data sets decode whole row groups once per process and
+        serve every later slice of them from memory (see ``DECODED_CACHE_BYTES``); the
+        arrays returned may then be read-only.
         """
-        jpegs, labels = self.read_encoded(slices)
+        slices = list(slices)
         size = image_size or self.image_size
-        decoded = decode_numpy(jpegs, size, size != self.image_size, flip_key, parallel)
-        return decoded, labels
+        resize = size != self.image_size
+        if flip_key is None:
+            groups = {(p.file, p.row_group): self._group_encoded(p) for p in slices}
+            rows = sum(len(labels) for _, labels in groups.values())
+            if rows * size * size * 3 <= _DECODED.limit:
+                decoded = {key: _DECODED.get(jpegs, labels, size, partial(
+                    decode_numpy, jpegs, size, resize, None, parallel))
+                    for key, (jpegs, labels) in groups.items()}
+                parts = [tuple(c[p.start:p.start + p.count]
+                               for c in decoded[(p.file, p.row_group)]) for p in slices]
+                if not parts:
+                    return np.zeros((0, size, size, 3), np.uint8), np.zeros((0,), np.int32)
+                return _concat(parts) if len(parts) > 1 else parts[0]
+        jpegs, labels = self.read_encoded(slices)
+        return decode_numpy(jpegs, size, resize, flip_key, parallel), labels
 
     def load(
         self, limit: int | None = None, cur_shard: int | None = None,
@@ -339,6 +362,42 @@ class DatasetSplit:
                 order = rng.permutation(len(labels))
                 jpegs, labels = jpegs[order], labels[order]
             yield jpegs, labels
+
+
+class _DecodedCache:
+    """Read-only decoded images by a digest of their JPEG bytes, labels and size: an entry is
+    the same pixels the decoder would return, and a dataset rewritten in place can never
+    hit an old entry. Least recently used entries go first, beyond ``limit`` bytes."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+        self.entries: OrderedDict[bytes, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+    def get(self, jpegs: np.ndarray, labels: np.ndarray, size: int, decode: Any
+            ) -> tuple[np.ndarray, np.ndarray]:
+        digest = hashlib.blake2b(b"".join(jpegs.tolist()), digest_size=20)
+        digest.update(np.fromiter((len(j) for j in jpegs), np.int64, len(jpegs)).tobytes())
+        digest.update(labels.tobytes())
+        digest.update(str(size).encode())
+        key = digest.digest()
+        if key in self.entries:
+            self.entries.move_to_end(key)
+            return self.entries[key]
+        x = decode()
+        if x.nbytes > self.limit:
+            return x, labels
+        x.flags.writeable = False
+        labels = labels.copy()
+        labels.flags.writeable = False
+        self.entries[key] = (x, labels)
+        self.held += x.nbytes
+        while self.held > self.limit:
+            _, (old, _) = self.entries.popitem(last=False)
+            self.held -= old.nbytes
+        return x, labels
+
+
+_DECODED = _DecodedCache(DECODED_CACHE_BYTES)
 
 
 def _joined(batches: Iterable[Columns], rows: int = HANDOFF_ROWS) -> Iterator[Columns]:

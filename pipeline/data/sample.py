@@ -1,16 +1,22 @@
 """A small real data set in the ImageNet class-folder layout, made from scikit-learn's digits.
 
 ``load_digits()`` ships 1,797 handwritten 8×8 digits with scikit-learn, so this works with no
-network. Each digit is upscaled, given a random (seeded) foreground/background colour and
-written as an RGB JPEG under ``train/<synset>/`` or ``val/<synset>/``; the ten synsets are
-``n00000000`` … ``n00000009`` (label = digit). The split is deterministic: for each digit, its
-first ``train_per_class`` images (in data-set order) go to train and the next
-``val_per_class`` to val.
+network. Each digit is upscaled and written as an RGB JPEG under ``train/<synset>/`` or
+``val/<synset>/``; the ten synsets are ``n00000000`` … ``n00000009`` (label = digit). In the
+``colour`` style (the demo's) each image gets a random (seeded) foreground/background colour
+and a little noise, so that the colour channels carry something; in the ``gray`` style it is
+the plain digit, white on black with R = G = B, as MNIST is (the small networks of the
+lottery-ticket paper). The split is deterministic: for each digit, its first
+``train_per_class`` images go to train and the next ``val_per_class`` (None: all the others)
+to val, in data-set order or, with ``shuffle``, in an order drawn from the seed. The data
+set's own order groups writers, so an ordered val set holds writers the train set never
+saw (LeNet-300-100 reaches about 93% there, 97% on a shuffled split).
 """
 
 from __future__ import annotations
 
 import io
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -18,6 +24,7 @@ from PIL import Image
 from pipeline.store import ArtifactStore
 
 SYNSETS = tuple(f"n{digit:08d}" for digit in range(10))
+STYLES = ("colour", "gray")
 
 
 def load_digit_images() -> tuple[np.ndarray, np.ndarray]:
@@ -48,6 +55,12 @@ def render_digit(
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
+def render_gray_digit(digit: np.ndarray, size: int) -> Image.Image:
+    """Upscale one 8×8 digit to ``size``×``size``, white on black, as RGB with R = G = B."""
+    gray = Image.fromarray((digit * 255).astype(np.uint8), "L")
+    return gray.resize((size, size), Image.Resampling.BICUBIC).convert("RGB")
+
+
 def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     img.save(buffer, "JPEG", quality=quality)
@@ -55,17 +68,23 @@ def jpeg_bytes(img: Image.Image, quality: int = 90) -> bytes:
 
 
 def split_indices(
-    labels: np.ndarray, train_per_class: int, val_per_class: int
+    labels: np.ndarray, train_per_class: int, val_per_class: int | None,
+    shuffle_seed: int | None = None,
 ) -> dict[str, list[int]]:
-    """Deterministic per-class split: first ``train_per_class`` to train, next to val."""
+    """Deterministic per-class split: first ``train_per_class`` to train, the next
+    ``val_per_class`` (None: all the rest) to val; each digit's images in data-set order or,
+    with ``shuffle_seed``, permuted by it first."""
     out: dict[str, list[int]] = {"train": [], "val": []}
     for digit in range(10):
         idx = np.flatnonzero(labels == digit)
-        need = train_per_class + val_per_class
+        if shuffle_seed is not None:
+            idx = np.random.default_rng([shuffle_seed, digit]).permutation(idx)
+        rest = len(idx) - train_per_class if val_per_class is None else val_per_class
+        need = train_per_class + max(rest, 0)
         if need > len(idx):
             raise ValueError(
                 f"digit {digit} has only {len(idx)} images; asked for {train_per_class} train "
-                f"+ {val_per_class} val"
+                f"+ {rest} val"
             )
         out["train"].extend(int(i) for i in idx[:train_per_class])
         out["val"].extend(int(i) for i in idx[train_per_class:need])
@@ -75,21 +94,29 @@ def split_indices(
 def make_sample_imagenet(
     out: str,
     train_per_class: int = 30,
-    val_per_class: int = 10,
+    val_per_class: int | None = 10,
     size: int = 64,
     seed: int = 0,
+    style: Literal["colour", "gray"] = "colour",
+    shuffle: bool = False,
 ) -> dict[str, int]:
     """Write the sample tree at ``out`` (path or URL); returns image counts per split."""
     if size < 8:
         raise ValueError(f"size must be at least 8, got {size}")
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
     images, labels = load_digit_images()
     store = ArtifactStore(out)
     counts = {}
-    for split, indices in split_indices(labels, train_per_class, val_per_class).items():
+    splits = split_indices(labels, train_per_class, val_per_class, seed if shuffle else None)
+    for split, indices in splits.items():
         for index in indices:
-            rng = np.random.default_rng([seed, index])
             synset = SYNSETS[labels[index]]
-            img = render_digit(images[index], size, size, rng, noise=4.0)
+            if style == "gray":
+                img = render_gray_digit(images[index], size)
+            else:
+                img = render_digit(images[index], size, size,
+                                   np.random.default_rng([seed, index]), noise=4.0)
             store.write_bytes(jpeg_bytes(img), split, synset, f"{synset}_{index}.JPEG")
         counts[split] = len(indices)
     return counts

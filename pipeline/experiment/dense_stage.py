@@ -49,7 +49,8 @@ class DenseOutcome:
 def model_spec(run: RunDirectory, facts: DatasetFacts) -> ModelSpec:
     s = run.settings
     return ModelSpec(s.model.name, s.model.image_size, facts.num_classes, alpha=s.model.alpha,
-                     seed=s.run.seed, bn_momentum=s.model.bn_momentum)
+                     seed=s.run.seed, bn_momentum=s.model.bn_momentum,
+                     grayscale=s.model.grayscale)
 
 
 def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001

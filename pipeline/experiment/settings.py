@@ -53,6 +53,10 @@ class ModelSettings:
     bn_momentum: float | None = setting(
         None, "BatchNorm moving-average momentum (null = the model's own: 0.999 in MobileNetV2)"
     )
+    grayscale: bool = setting(
+        False, "average R, G and B into one channel before the first layer (lenet_300_100 "
+        "and conv4: the paper's gray inputs)"
+    )
 
     def __post_init__(self) -> None:
         require(self.alpha > 0, "alpha", f"must be positive, got {self.alpha}")

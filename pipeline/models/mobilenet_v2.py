@@ -14,6 +14,7 @@ def mobilenet_v2(
     classes: int,
     alpha: float = 1.0,
     channels: int = 3,
+    grayscale: bool = False,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
     **_: object,
@@ -26,6 +27,8 @@ def mobilenet_v2(
     """
     if image_size < 32:
         raise ValueError(f"mobilenet_v2 needs image_size >= 32, got {image_size}")
+    if grayscale:
+        raise ValueError("mobilenet_v2 takes colour images; grayscale is for the small networks")
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
     scaled = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
     base = keras.applications.MobileNetV2(

@@ -39,13 +39,15 @@ def create_model(
     alpha: float = 1.0,
     seed: int = 0,
     channels: int = 3,
+    grayscale: bool = False,
     dropout: float = 0.0,
     **kwargs: Any,
 ) -> keras.Model:
     """Build registered model ``name``; the same arguments give bit-identical initial weights.
 
     Inputs are float32 pixel values in 0..255 (see :mod:`pipeline.models`). Arguments a
-    model has no use for (``alpha`` for LeNet, say) are ignored.
+    model has no use for (``alpha`` for LeNet, say) are ignored; ``grayscale`` (average the
+    colour channels first) is for the small networks only.
     """
     try:
         builder = _REGISTRY[name]
@@ -59,6 +61,7 @@ def create_model(
             classes=classes,
             alpha=alpha,
             channels=channels,
+            grayscale=grayscale,
             dropout=dropout,
             **kwargs,
         )

@@ -2,8 +2,12 @@
 
 ``lenet_300_100``: fully connected 300-100-classes. ``conv4``: two blocks of two 3x3
 convolutions (64 then 128 filters) with 2x2 max pooling, then Dense 256-256-classes.
-Both scale 0..255 pixels to [0, 1] with a ``Rescaling`` layer. Every layer has a fixed
-name, so masks keyed by layer name carry over between builds.
+Both scale 0..255 pixels to [0, 1] with a ``Rescaling`` layer. With ``grayscale`` they
+first average R, G and B into one channel, so that a gray image (R = G = B) is seen as the
+paper's one-channel input (LeNet-300-100 on 28×28 then has exactly the paper's 784 inputs).
+The average is built from stock layers with no weights (``Permute``, ``AveragePooling2D``),
+so nothing is added to prune and an exported model loads without custom objects. Every
+layer has a fixed name, so masks keyed by layer name carry over between builds.
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ def _head(x: keras.KerasTensor, classes: int, dropout: float, activation: str | 
     return keras.layers.Dense(classes, activation=activation, name="predictions")(x)
 
 
-def _scaled_input(image_size: int, channels: int) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+def _scaled_input(image_size: int, channels: int, grayscale: bool
+                  ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     inputs = keras.Input(shape=(image_size, image_size, channels), name="image")
-    return inputs, keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    x = keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if grayscale and channels > 1:
+        # [H, W, C] -> [C, H, W], mean over the C rows, -> [H, W, 1]
+        x = keras.layers.Permute((3, 1, 2), name="gray_channels_first")(x)
+        x = keras.layers.AveragePooling2D((channels, 1), name="gray_mean")(x)
+        x = keras.layers.Permute((2, 3, 1), name="gray_channels_last")(x)
+    return inputs, x
 
 
 @register_model("lenet_300_100")
@@ -30,11 +41,12 @@ def lenet_300_100(
     image_size: int,
     classes: int,
     channels: int = 3,
+    grayscale: bool = False,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
     **_: object,
 ) -> keras.Model:
-    inputs, x = _scaled_input(image_size, channels)
+    inputs, x = _scaled_input(image_size, channels, grayscale)
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(300, activation="relu", name="fc1")(x)
     x = keras.layers.Dense(100, activation="relu", name="fc2")(x)
@@ -48,13 +60,14 @@ def conv4(
     image_size: int,
     classes: int,
     channels: int = 3,
+    grayscale: bool = False,
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
     **_: object,
 ) -> keras.Model:
     if image_size < 4:
         raise ValueError(f"conv4 needs image_size >= 4, got {image_size}")
-    inputs, x = _scaled_input(image_size, channels)
+    inputs, x = _scaled_input(image_size, channels, grayscale)
     for block, filters in ((1, 64), (2, 128)):
         for i in (1, 2):
             x = keras.layers.Conv2D(

@@ -21,10 +21,11 @@ class ModelSpec:
     alpha: float = 1.0
     seed: int = 0
     bn_momentum: float | None = None  # None keeps the architecture's own
+    grayscale: bool = False
 
     def build(self) -> keras.Model:
         model = create_model(self.name, image_size=self.image_size, classes=self.classes,
-                             alpha=self.alpha, seed=self.seed)
+                             alpha=self.alpha, seed=self.seed, grayscale=self.grayscale)
         if self.bn_momentum is not None:
             # Keras' MobileNetV2 uses 0.999, which needs thousands of steps before the
             # moving statistics are usable; small studies train far fewer.

@@ -3,8 +3,10 @@
 Candidates are the kernels of masked Conv2D ("conv"), DepthwiseConv2D ("depthwise") and
 Dense ("dense") layers; biases and BatchNorm parameters are never pruned. Two kernels have
 a *role*: the first Conv2D in weight order is ``first_conv``, the last Dense is
-``classifier``. Each may get its own per-level fraction (0 keeps it dense). When
-``first_conv_fraction`` is ``None`` the first conv is pruned like every other candidate;
+``classifier``. Each may get its own per-level fraction (0 keeps it dense). Conv2D kernels
+may get theirs too (``conv_fraction``, as Frankle & Carbin prune Conv-4 at 10% against 20%
+for its dense layers). When ``first_conv_fraction`` is ``None`` the first conv is pruned
+like the other convolutions;
 when ``classifier_fraction`` is ``None`` the output layer is pruned at half of
 ``fraction_per_level``, as Frankle & Carbin (2019) prune it; set it equal to
 ``fraction_per_level`` to prune it like the others (it then shares the global threshold,
@@ -49,8 +51,10 @@ class PruningPolicy(PolicyFields):
 
     def _role_fraction(self, tensor: KernelInfo) -> float | None:
         """The kernel's role-specific per-level fraction; None when it is pooled."""
-        if tensor.role == "first_conv":
+        if tensor.role == "first_conv" and self.first_conv_fraction is not None:
             return self.first_conv_fraction
+        if tensor.kind == "conv":
+            return self.conv_fraction
         if tensor.role == "classifier":
             if self.classifier_fraction is None:
                 return self.fraction_per_level / 2  # Frankle & Carbin: the output layer at half

@@ -20,15 +20,18 @@ def one_pass(model, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,  #
     the round's ``seed`` and the share's index; the loss and metrics averaged over it.
 
     Equivalent to ``model.fit(epochs=1)`` but without building a fresh data pipeline on
-    every call, which on a small round costs as much as the training.
+    every call, which on a small round costs as much as the training. Keras 3 resets the
+    metrics in every ``train_on_batch``, so the pass's means are taken here, each batch
+    weighted by its images, as ``fit``'s running means are.
     """
     order = np.random.default_rng([int(seed), int(share)]).permutation(len(x))
-    model.reset_metrics()  # Keras 3 metrics then average over this pass, as fit's do
-    logs: dict = {}
+    sums: dict[str, float] = {}
     for begin in range(0, len(x), batch_size):
         index = order[begin : begin + batch_size]
         logs = model.train_on_batch(x[index], y[index], return_dict=True)
-    return {key: [float(value)] for key, value in logs.items()}
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + float(value) * len(index)
+    return {key: [total / len(x)] for key, total in sums.items()}
 
 
 def train_share(

@@ -24,7 +24,7 @@ from pipeline.policy_fields import PolicyFields
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
 PRUNE_KEYS = {"method", "levels", "fraction_per_level", "strategy", "prunable",
-              "first_conv_fraction", "classifier_fraction", "min_layer_density",
+              "conv_fraction", "first_conv_fraction", "classifier_fraction", "min_layer_density",
               "keep_depthwise_channels"}
 
 

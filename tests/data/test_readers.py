@@ -170,3 +170,42 @@ def test_batches_do_not_depend_on_parallelism(sample_dataset):
     mirrored = np.array([not np.array_equal(a, b) for a, b in zip(x_flip, x_plain, strict=True)])
     assert np.array_equal(x_flip[mirrored], x_plain[mirrored][:, :, ::-1])
     assert 0.4 < mirrored.mean() < 0.6
+
+
+def test_decoded_reads_are_cached_read_only_and_keyed_by_content(sample_dataset):
+    from pipeline.data.dataset import DatasetSplit, RowSlice, _DecodedCache, decode_numpy
+
+    split = DatasetSplit.of(split_url(sample_dataset, "val"))
+    groups = split.row_groups()
+    x1, y1 = split.read(groups[:1])
+    x2, y2 = split.read(groups[:1])
+    assert np.shares_memory(x1, x2)  # the second read came from the cache
+    assert not x1.flags.writeable and not y1.flags.writeable
+    with pytest.raises(ValueError):
+        x1[0, 0, 0, 0] = 1
+    part = RowSlice(groups[0].file, groups[0].row_group, 3, 5)  # a slice of a cached group
+    x3, _ = split.read([part, groups[-1]])
+    jpegs, labels = split.read_encoded([part, groups[-1]])
+    assert np.array_equal(x3, decode_numpy(jpegs, 32, False))  # the decoder's own pixels
+    assert np.array_equal(x3[:5], x1[3:8])
+    assert np.array_equal(split.read([part])[1], labels[:5])
+
+    calls = []
+
+    def decode(n):
+        return lambda: calls.append(n) or np.full((n, 2, 2, 3), n, np.uint8)
+
+    cache = _DecodedCache(limit=2 * 12 * 3)  # room for two 3-image entries
+    a = np.array([b"ab", b"c", b"d"], object)
+    b = np.array([b"a", b"bc", b"d"], object)  # same bytes joined, other images
+    labels3 = np.zeros(3, np.int32)
+    cache.get(a, labels3, 2, decode(3))
+    cache.get(b, labels3, 2, decode(3))
+    cache.get(a, labels3, 2, decode(3))
+    assert calls == [3, 3]
+    cache.get(a, labels3 + 1, 2, decode(3))  # other labels: another entry, the oldest goes
+    cache.get(b, labels3, 2, decode(3))
+    assert calls == [3, 3, 3, 3] and cache.held <= cache.limit
+    big = cache.get(np.array([b"x"] * 9, object), np.zeros(9, np.int32), 2, decode(9))
+    assert big[0].flags.writeable  # larger than the whole cache: returned, not kept
+    assert len(cache.entries) == 2

@@ -109,3 +109,22 @@ def test_report_and_figures_exist(mobilenet_run):
         assert data.startswith(b"\x89PNG") and len(data) > 5_000
     timings = run.read_json("timings.json")
     assert timings["dense"] > 0 and timings["grid"] > 0
+
+
+def test_lth_check_reads_a_finished_run(mobilenet_run, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "jobs" / "lth_check.py"
+    spec = importlib.util.spec_from_file_location("lth_check_job", path)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    out = tmp_path / "check.md"
+    assert job.main([mobilenet_run.run_url, "--output", str(out)]) == 0
+    text = out.read_text()
+    assert capsys.readouterr().out == text + "\n"  # printed, and written to --output
+    for k in (0, 1):
+        assert f"### Rewind to epoch {k}" in text and f"`L0-k{k}-none`" in text
+    assert "| 1 | " in text and "| 2 | " in text  # a row per pruned level
+    assert job.main([str(tmp_path / "no-run")]) == 1
+    assert "has no results.parquet" in capsys.readouterr().err

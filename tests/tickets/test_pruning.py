@@ -129,8 +129,9 @@ def test_policy_kinds_roles_and_exclusions() -> None:
     # the main job's settings section maps by field name; extra fields are ignored
     section = SimpleNamespace(method="imp", levels=3, strategy="layerwise",
                               fraction_per_level=0.3, prunable=["dense"],
-                              first_conv_fraction=None, classifier_fraction=0.1,
-                              min_layer_density=None, keep_depthwise_channels=False)
+                              conv_fraction=None, first_conv_fraction=None,
+                              classifier_fraction=0.1, min_layer_density=None,
+                              keep_depthwise_channels=False)
     mapped = PruningPolicy.from_settings(section)
     assert mapped == PruningPolicy(strategy="layerwise", fraction_per_level=0.3,
                                    prunable=["dense"], classifier_fraction=0.1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from pipeline.models.spec import ModelSpec
 from pipeline.train.elephas_rounds import RoundSparkModel
@@ -49,3 +50,17 @@ def test_one_step_rounds_equal_global_batch_sgd(spark):
     assert spark_model.global_step == 2
     for got, want in zip(distributed.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_a_pass_reports_its_mean_loss_not_its_last_batch():
+    from pipeline.train.local_sgd import one_pass
+
+    model = SPEC.build()
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.CategoricalCrossentropy(),
+                  metrics=["accuracy"])
+    x, labels = digits(channels=3)
+    x, y = x[:70], np.eye(10, dtype="float32")[labels[:70]]
+    logs = one_pass(model, x, y, batch_size=32, seed=0, share=0)  # batches of 32, 32 and 6
+    loss, accuracy = model.evaluate(x, y, batch_size=70, verbose=0)
+    assert logs["loss"][0] == pytest.approx(loss, rel=1e-5)
+    assert logs["accuracy"][0] == pytest.approx(accuracy, abs=1e-6)
