@@ -10,6 +10,7 @@ a default never moves old runs (the open_lth convention).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
@@ -194,10 +195,12 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 
 def load_config(
-    cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = ()
+    cls: type[T], path: str | Path | None = None, overrides: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
 ) -> T:
-    """Defaults of ``cls``, updated by the YAML at ``path``, then by ``key=value`` overrides."""
-    data: dict[str, Any] = {}
+    """Defaults of ``cls``, updated by ``base`` (nested, e.g. another run's settings), then by
+    the YAML at ``path``, then by ``key=value`` overrides."""
+    data: dict[str, Any] = copy.deepcopy(dict(base)) if base else {}
     if path is not None:
         path = Path(path)
         if not path.is_file():
@@ -206,7 +209,8 @@ def load_config(
             loaded = yaml.safe_load(fh) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of sections")
-        data = loaded
+        for key, value in flatten(loaded).items():
+            _set_dotted(data, key, value)
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(data, key, value)

@@ -3,6 +3,10 @@
 Made by :meth:`pipeline.experiment.run_dir.RunDirectory.to_remote`, never by hand. Cells
 train with the dense stage's procedure: as many replicas as it had workers, each with
 ``train.batch_size``, so a ticket takes the dense model's steps under its schedule.
+
+A transfer run (:mod:`pipeline.transfer`) sets ``transfer_mode``: its cells start from the
+source run's weights moved to the target (``transfer/`` of the layout), train epochs
+1..T from step 0, and with ``head_only`` train the classifier alone.
 """
 
 from __future__ import annotations
@@ -33,6 +37,15 @@ class CellContext:
     reader_workers: int
     eval_batch_size: int
     deterministic: bool
+    transfer_mode: str | None = None  # None, or transfer.mode: full | head_only
+
+    @property
+    def transferred(self) -> bool:
+        return self.transfer_mode is not None
+
+    @property
+    def head_only(self) -> bool:
+        return self.transfer_mode == "head_only"
 
     def procedure(self, seed: int) -> TrainingProcedure:
         """The dense stage's training procedure for a cell trained with ``seed``."""

@@ -5,7 +5,8 @@ The same steps serve both grid modes, and both train with the dense stage's proc
 Spark task (one cell per task, every replica of every round in turn, data read by that
 task straight from the split); in ``data_parallel`` mode the driver trains the cell with
 Elephas across all executors (:mod:`pipeline.experiment.data_parallel_cell`). A cell
-rewound to epoch k trains epochs k+1..T from step k·S (:func:`start_state`). Every
+rewound to epoch k trains epochs k+1..T from step k·S (:func:`start_state`); a transfer
+cell trains epochs 1..T from step 0, on the target, from the source's weights. Every
 artifact is written atomically and ``result.json`` last, so a cell with a result is
 finished and a retried or resumed cell never sees half of an earlier attempt.
 """
@@ -68,7 +69,8 @@ def prepare_model(ctx: CellContext, cell: Cell, model=None):  # noqa: ANN001, AN
     else:
         masks = masks_from_bytes(layout.store.read_bytes(*layout.masks(cell.level,
                                                                        cell.rewind_epoch)))
-    rewind_weights = load_checkpoint(layout.dense_dir(), layout.dense_weights(cell.rewind_epoch))
+    rewind_weights = load_checkpoint(layout.rewind_dir(ctx.transferred),
+                                     layout.dense_weights(cell.rewind_epoch))
     masks_used, start = masks, rewind_weights
     if cell.control != TICKET:
         masks_used, start = apply_control(cell.control, model, masks, rewind_weights,
@@ -80,10 +82,13 @@ def prepare_model(ctx: CellContext, cell: Cell, model=None):  # noqa: ANN001, AN
 def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: ANN001
                 procedure: TrainingProcedure) -> list[np.ndarray]:
     """The optimizer state a cell rewound to k starts from: its step counter at ``k·S``
-    (the schedule continues from there), moments reset or restored (``rewind.optimizer``)."""
+    (the schedule continues from there), moments reset or restored (``rewind.optimizer``).
+    A transfer cell starts a fresh schedule on the target: step 0, zero moments."""
     from pipeline.train.optimizer_state import fresh_state, restored_state
 
     k = cell.rewind_epoch
+    if ctx.transferred:
+        return fresh_state(model, optimizer, 0)
     if ctx.rewind_optimizer == "restore" and k > 0:
         saved = load_checkpoint(ctx.layout.dense_dir(), ctx.layout.dense_optimizer(k))
         state = restored_state(model, optimizer, saved, masks)
@@ -96,8 +101,10 @@ def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: 
 
 
 def cell_epochs(ctx: CellContext, cell: Cell) -> range:
-    """The epochs a cell trains, numbered as in the dense run: k+1 .. T."""
-    return range(cell.rewind_epoch + 1, ctx.train.epochs + 1)
+    """The epochs a cell trains, numbered as in the dense run: k+1 .. T (a transfer cell:
+    1 .. T, its whole budget on the target)."""
+    first = 1 if ctx.transferred else cell.rewind_epoch + 1
+    return range(first, ctx.train.epochs + 1)
 
 
 def epoch_entry(ctx: CellContext, procedure: TrainingProcedure, stats,  # noqa: ANN001
@@ -172,7 +179,8 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     seed = cell.seed(ctx.run_seed)
     start = time.monotonic()
     procedure = ctx.procedure(seed)
-    model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch)
+    model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch,
+                                      head_only=ctx.head_only)
     model, masks, start_weights = prepare_model(ctx, cell, model)
     trainer = InProcessRounds(model, optimizer, procedure, read_workers=ctx.reader_workers)
     trainer.optimizer_state = start_state(ctx, cell, model, masks, optimizer, procedure)

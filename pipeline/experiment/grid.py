@@ -44,6 +44,12 @@ class Replicate:
     def index(self) -> int:
         return self.ctx.replicate
 
+    @property
+    def iterative(self) -> bool:
+        """Level L's masks come from this replicate's level L-1 ticket (IMP). A transfer
+        run's masks all come from its source, so its cells depend on nothing in it."""
+        return self.run.settings.prune.method == "imp" and not self.ctx.transferred
+
 
 Key = tuple[int, Cell]  # (replicate, cell)
 
@@ -83,7 +89,7 @@ def run_wave(spark, units: list[tuple[Replicate, Cell]],  # noqa: ANN001
     for rep, cell in units:
         done = finished_result(rep.ctx, cell, verify=True)
         if (done is None and cell.control == TICKET and not cell.is_reference
-                and rep.run.settings.prune.method == "imp"):
+                and rep.iterative):
             discard_chain_after(rep.run, cell)
         if done is not None:
             rows[rep.index, cell] = done
@@ -168,15 +174,18 @@ def discard_chain_after(run: RunDirectory, cell: Cell) -> None:
 
 
 def run_grid(spark, replicates: list[Replicate], spec: ModelSpec,  # noqa: ANN001
-             final_epoch: int) -> tuple[list[dict[str, Any]], float]:
-    """All waves of the grid, the cells of every replicate scheduled together in each wave;
-    returns the cell rows (replicate by replicate, in grid order) and mask seconds."""
+             final_epoch: int, cells: list[Cell] | None = None
+             ) -> tuple[list[dict[str, Any]], float]:
+    """All waves of the grid (``cells``, default :func:`grid_cells` of the settings), the
+    cells of every replicate scheduled together in each wave; returns the cell rows
+    (replicate by replicate, in grid order) and mask seconds."""
     s = replicates[0].run.settings
-    cells = grid_cells(s)
+    cells = grid_cells(s) if cells is None else cells
     progress = Progress("grid cell", len(cells) * len(replicates), log)
     rows: dict[Key, dict[str, Any]] = {}
     mask_seconds = 0.0
-    for wave in waves(s, cells):
+    iterative = replicates[0].iterative
+    for wave in waves(s, cells) if iterative or s.prune.method == "oneshot" else [cells]:
         runnable: list[tuple[Replicate, Cell]] = []
         for rep in replicates:
             for cell in wave:
@@ -184,7 +193,7 @@ def run_grid(spark, replicates: list[Replicate], spec: ModelSpec,  # noqa: ANN00
                     rows.get((rep.index, Cell(level, cell.rewind_epoch)), {}).get(
                         "status", "ok") == "ok"
                     for level in range(1, cell.level)
-                ) if s.prune.method == "imp" else True
+                ) if iterative else True
                 if not chain_ok:
                     rows[rep.index, cell] = failure_row(
                         rep.ctx, cell, f"not trained: the level {cell.level - 1} ticket of "

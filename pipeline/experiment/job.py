@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from pipeline.config import to_dict
+from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.dense_stage import dense_history, model_spec, run_dense_stage, workers
 from pipeline.experiment.grid import Replicate, run_grid
 from pipeline.experiment.mask_stage import policy_for
-from pipeline.experiment.preflight import preflight
+from pipeline.experiment.preflight import DatasetFacts, preflight
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.experiment.run_layout import TIMINGS
 from pipeline.experiment.settings import PruneJobSettings
@@ -52,17 +54,40 @@ def session_conf(settings: PruneJobSettings) -> dict[str, str]:
     return {"spark.task.cpus": str(settings.grid.task_cpus)}
 
 
+@dataclass(frozen=True)
+class Study:
+    """What a job built on the main job's stages changes in them (the main job: nothing).
+
+    ``prepare`` runs for each replicate before its dense stage and returns the data that
+    replicate trains on; ``context`` adjusts what its cells receive; ``cells`` replaces the
+    grid's; ``extra_rows`` adds rows (read, not trained) to the table; ``preface`` is a
+    report section placed before the findings.
+    """
+
+    app_name: str = "prune-imagenet"
+    prepare: Callable[[RunDirectory, DatasetFacts], DatasetFacts] | None = None
+    context: Callable[[CellContext], CellContext] | None = None
+    cells: list[Cell] | None = None
+    extra_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    preface: Callable[[list[dict[str, Any]]], str] | None = None
+
+
 def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa: ANN001
     """Run (or resume) the whole job; raises PreflightError before any work on bad input."""
+    return run_study(settings, preflight(settings), Study(), spark)
+
+
+def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
+              spark=None) -> JobOutcome:  # noqa: ANN001
+    """The stages of a run whose preflight passed: dense, masks and grid, report."""
     from pipeline.report import write_report
     from pipeline.spark_session import get_spark
 
     total_start = time.monotonic()
-    facts = preflight(settings)
     run = RunDirectory(settings)
     log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
     run.write_settings()
-    spark = spark or get_spark("prune-imagenet", master=settings.run.master,
+    spark = spark or get_spark(study.app_name, master=settings.run.master,
                                conf=session_conf(settings))
 
     replicates, dense_rows, dense_seconds = [], [], 0.0
@@ -70,17 +95,19 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
         if settings.run.replicates > 1:
             log.info("replicate %d of %d: seed %d", rep_run.replicate_index + 1,
                      settings.run.replicates, rep_run.settings.run.seed)
-        dense = run_dense_stage(spark, rep_run, facts)
+        rep_facts = study.prepare(rep_run, facts) if study.prepare else facts
+        dense = run_dense_stage(spark, rep_run, rep_facts)
         dense_seconds += dense.seconds
         dense_rows.append(ResultRow.dense(rep_run.settings.run.seed, dense.history,
                                           replicate=rep_run.replicate_index).to_dict())
-        ctx = rep_run.to_remote(facts, model_spec(rep_run, facts), workers(spark, rep_run),
-                                policy_for(rep_run).to_dict())
-        replicates.append(Replicate(rep_run, ctx))
+        ctx = rep_run.to_remote(rep_facts, model_spec(rep_run, rep_facts),
+                                workers(spark, rep_run), policy_for(rep_run).to_dict())
+        replicates.append(Replicate(rep_run, study.context(ctx) if study.context else ctx))
     spec = model_spec(run, facts)
     previous = [r.run.stage_info("grid") for r in replicates]
     with stage_timer() as timer:
-        cell_rows, mask_seconds = run_grid(spark, replicates, spec, settings.train.epochs)
+        cell_rows, mask_seconds = run_grid(spark, replicates, spec, settings.train.epochs,
+                                           cells=study.cells)
     failed = [f"{r['cell']} (replicate {r.get('replicate', 0)})" for r in cell_rows
               if r.get("status") != "ok"]
     for rep, before in zip(replicates, previous, strict=True):
@@ -94,6 +121,8 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
                     len(failed), ", ".join(failed))
 
     rows = dense_rows + [{k: v for k, v in r.items() if k != "history"} for r in cell_rows]
+    if study.extra_rows:
+        rows += study.extra_rows(rows)
     for rep in replicates:
         mine = [r for r in cell_rows if r.get("replicate", 0) == rep.index]
         rep.run.store.write_json([r.get("history") for r in mine], *rep.run.histories())
@@ -105,7 +134,8 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
     }
     with stage_timer() as report_timer:
         report_url = write_report(run.store, rows, to_dict(settings), timings,
-                                  _sparsest_ticket_csv(replicates[0].run, rows), history=history)
+                                  _sparsest_ticket_csv(replicates[0].run, rows), history=history,
+                                  preface=study.preface(rows) if study.preface else None)
     timings["report"] = report_timer["seconds"]
     timings["total (this invocation)"] = round(time.monotonic() - total_start, 3)
     run.store.write_json(timings, TIMINGS)

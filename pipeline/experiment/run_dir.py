@@ -1,9 +1,9 @@
 """The run directory: ``<run.output>/<run.name>-<hash of the non-default settings>/``.
 
-Settings that only say where or how a run executes (:data:`EXECUTION_ONLY`) are left out of
-the hash, so the same experiment on a bigger cluster resumes the same directory. Each
-stage owns a sub-directory and writes its completion marker last; a stage whose marker
-exists is skipped on the next run.
+Settings that only say where or how a run executes (``execution_only`` of the settings
+class) are left out of the hash, so the same experiment on a bigger cluster resumes the
+same directory. Each stage owns a sub-directory and writes its completion marker last; a
+stage whose marker exists is skipped on the next run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pipeline.config import dump_yaml, settings_hash
 from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_layout import SETTINGS, RunLayout
-from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
+from pipeline.experiment.settings import PruneJobSettings
 from pipeline.models.spec import ModelSpec
 from pipeline.seeding import replicate_seed
 from pipeline.store import normalize_url
@@ -28,7 +28,7 @@ STAGES = ("dense", "masks", "grid", "report")
 
 
 def run_name(settings: PruneJobSettings) -> str:
-    return f"{settings.run.name}-{settings_hash(settings, exclude=EXECUTION_ONLY)}"
+    return f"{settings.run.name}-{settings_hash(settings, exclude=settings.execution_only)}"
 
 
 def replicate_settings(settings: PruneJobSettings, replicate: int) -> PruneJobSettings:

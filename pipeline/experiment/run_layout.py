@@ -16,6 +16,8 @@ for checkpoints, the checkpoint name inside its directory.
         grid/L<level>/k<rewind>/<control>/  weights.npz masks.npz sparsity.csv ticket/
                                             result.json
         grid/histories.json
+        transfer/epoch-EEE.npz  (transfer runs: the source's rewind weights, new classifier)
+        transfer/shots/         (transfer runs with few-shot: this replicate's training subset)
         superseded/<time>/{masks,grid}/  (made from dense weights later recomputed)
 
 A replicate's directory is itself laid out by a :class:`RunLayout`
@@ -37,6 +39,7 @@ TIMINGS = "timings.json"
 DENSE_DIR = "dense"
 MASKS_DIR = "masks"
 GRID_DIR = "grid"
+TRANSFER_DIR = "transfer"
 REPLICATE_DIR = "replicate-{}"  # .format(index)
 REPLICATE_NAME = re.compile(r"^replicate-(\d+)$")
 
@@ -83,6 +86,15 @@ class RunLayout:
     def dense_optimizer(epoch: int) -> str:
         """Checkpoint name (in :meth:`dense_dir`) of the optimizer state after ``epoch``."""
         return f"optimizer-{epoch:03d}"
+
+    def rewind_dir(self, transferred: bool = False) -> ArtifactStore:
+        """Where the rewind weights (checkpoints :meth:`dense_weights`) of cells come from:
+        the dense stage, or in a transfer run the source's weights moved to the target."""
+        return self.store.child(TRANSFER_DIR) if transferred else self.dense_dir()
+
+    def shots_url(self) -> str:
+        """A transfer run's few-shot training subset (an ingest output of its own)."""
+        return self.store.url(TRANSFER_DIR, "shots")
 
     # -- masks and grid ------------------------------------------------------------------
     @staticmethod

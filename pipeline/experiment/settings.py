@@ -10,7 +10,7 @@ are the job's preflight (:mod:`pipeline.experiment.preflight`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pipeline.config import check_choices, require, section, setting
 from pipeline.policy_fields import PolicyFields
@@ -153,18 +153,6 @@ class EvalSettings:
     shards: int = setting(0, "evaluation tasks for one model (0 = the cluster's task slots)")
 
 
-@dataclass
-class PruneJobSettings:
-    data: DataSettings = section(DataSettings)
-    run: RunSettings = section(RunSettings)
-    model: ModelSettings = section(ModelSettings)
-    train: TrainSettings = section(TrainSettings)
-    prune: PruneSettings = section(PruneSettings)
-    rewind: RewindSettings = section(RewindSettings)
-    grid: GridSettings = section(GridSettings)
-    eval: EvalSettings = section(EvalSettings)
-
-
 # Settings that change where or how a run executes but not what it computes; they are left
 # out of the run-directory hash so that, e.g., moving to a bigger cluster resumes the run.
 EXECUTION_ONLY = (
@@ -179,3 +167,18 @@ EXECUTION_ONLY = (
     "eval.batch_size",
     "eval.shards",
 )
+
+
+@dataclass
+class PruneJobSettings:
+    data: DataSettings = section(DataSettings)
+    run: RunSettings = section(RunSettings)
+    model: ModelSettings = section(ModelSettings)
+    train: TrainSettings = section(TrainSettings)
+    prune: PruneSettings = section(PruneSettings)
+    rewind: RewindSettings = section(RewindSettings)
+    grid: GridSettings = section(GridSettings)
+    eval: EvalSettings = section(EvalSettings)
+
+    # left out of the run directory's hash (pipeline.experiment.run_dir.run_name)
+    execution_only: ClassVar[tuple[str, ...]] = EXECUTION_ONLY

@@ -14,7 +14,7 @@ The same ``seed`` gives bit-identical initial weights.
 
 from pipeline.models import mobilenet_v2 as _mobilenet_v2  # noqa: F401  (registers)
 from pipeline.models import small_nets as _small_nets  # noqa: F401  (registers)
-from pipeline.models.registry import create_model, list_models, register_model
+from pipeline.models.registry import CLASSIFIER, create_model, list_models, register_model
 from pipeline.models.spec import ModelSpec
 
-__all__ = ["ModelSpec", "create_model", "list_models", "register_model"]
+__all__ = ["CLASSIFIER", "ModelSpec", "create_model", "list_models", "register_model"]

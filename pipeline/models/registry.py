@@ -11,6 +11,8 @@ from pipeline.seeding import seeded
 
 ModelBuilder = Callable[..., keras.Model]
 
+CLASSIFIER = "predictions"  # the output Dense layer's name in every registered model
+
 _REGISTRY: dict[str, ModelBuilder] = {}
 
 

@@ -486,8 +486,10 @@ def render_report(
     summary: pd.DataFrame | None = None,
     summary_files: Sequence[str] = ("summary.csv", "summary.parquet"),
     history_file: str | None = None,
+    preface: str | None = None,
 ) -> str:
-    """The full report.md text; ``summary`` is :func:`summarize` of ``df`` unless given."""
+    """The full report.md text; ``summary`` is :func:`summarize` of ``df`` unless given;
+    ``preface`` (a study's own section, with its heading) comes before the findings."""
     summary = summarize(df) if summary is None else summary
     name = _get(plain(settings), "run.name")
     title = f"# Lottery ticket report: {name}" if name else "# Lottery ticket report"
@@ -503,6 +505,7 @@ def render_report(
         f"{where}report written {when}.",
         "## What was run",
         run_summary(settings, df),
+        *([preface.strip()] if preface else []),
         "## Findings",
         findings_markdown(df),
         "## Summary over replicates",

@@ -102,6 +102,26 @@ class ResultRow:
         )
 
 
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, Any]) -> ResultRow:
+        """A row read back from a results table (missing values as None, extra keys
+        dropped)."""
+        def clean(value: Any) -> Any:
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            return value.item() if hasattr(value, "item") else value
+
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{n: clean(row.get(n)) for n in names if n in row})
+
+    @classmethod
+    def relabelled(cls, row: ResultRow, control: str) -> ResultRow:
+        """``row`` under another control name (and the cell name that goes with it), for
+        rows a study reads from another run (the target run's tickets of a transfer)."""
+        return dataclasses.replace(
+            row, control=control, cell=f"L{row.level}-k{row.rewind_epoch}-{control}")
+
+
 def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 

@@ -71,6 +71,7 @@ def write_report(
     timings: Mapping[str, float],
     layer_sparsity_csv: str | None = None,
     history: pd.DataFrame | None = None,
+    preface: str | None = None,
 ) -> str:
     """Write results.parquet/.csv, summary.parquet/.csv, history.parquet (when ``history``,
     the per-epoch long table of ``HISTORY_COLUMNS``, is given), the figures and report.md
@@ -143,7 +144,8 @@ def write_report(
     text = render_report(df, settings, timings, links, run_url=store.root,
                          table_files=(RESULTS_CSV, RESULTS_PARQUET), summary=summary,
                          summary_files=(SUMMARY_CSV, SUMMARY_PARQUET),
-                         history_file=HISTORY_PARQUET if history is not None else None)
+                         history_file=HISTORY_PARQUET if history is not None else None,
+                         preface=preface)
     url = store.write_text(text, REPORT)
     log.info("report of %d models written to %s", len(df), url)
     return url

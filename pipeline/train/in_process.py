@@ -24,20 +24,28 @@ from pipeline.train.rounds import RowSlice, Share
 _COMPILED: dict[tuple, tuple[keras.Model, keras.optimizers.Optimizer]] = {}
 
 
-def compiled_model(spec, train, steps_per_epoch: int  # noqa: ANN001 - a (Masked)Spec, TrainSettings
-                   ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Masked)Spec, TrainSettings
+                   head_only: bool = False) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """One compiled model and its built optimizer per (spec, training settings, steps per
-    epoch) in this (reused) Python worker, as the Elephas worker keeps one: the next cell
-    then costs its training, not a model build and a graph trace. Every cell overwrites the
-    weights, masks and optimizer variables."""
+    epoch, head-only) in this (reused) Python worker, as the Elephas worker keeps one: the
+    next cell then costs its training, not a model build and a graph trace. Every cell
+    overwrites the weights, masks and optimizer variables.
+
+    ``head_only`` freezes every layer but the classifier before compiling (BatchNorm layers
+    then also keep their moving statistics), so only the classifier trains.
+    """
+    from pipeline.models import CLASSIFIER
     from pipeline.train.optimizers import make_loss, make_optimizer
 
-    key = (spec, repr(train), steps_per_epoch)
+    key = (spec, repr(train), steps_per_epoch, head_only)
     cached = _COMPILED.get(key)
     if cached is None:
         _COMPILED.clear()  # one model per worker: bounds memory
         keras.backend.clear_session()
         model = spec.build()
+        if head_only:
+            for layer in model.layers:
+                layer.trainable = layer.name == CLASSIFIER
         optimizer = make_optimizer(train, steps_per_epoch)
         model.compile(optimizer=optimizer, loss=make_loss(train.label_smoothing),
                       metrics=["accuracy"])
