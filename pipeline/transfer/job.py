@@ -61,6 +61,12 @@ def transfer_preflight(s: TransferJobSettings) -> tuple[DatasetFacts, list[int]]
     _check(s.run.replicates <= source_replicates,
            f"run.replicates: {s.run.replicates} asked, the source run has "
            f"{source_replicates} (replicate i transfers the source's replicate i)")
+    if t.shots_per_class:
+        workers = max(1, s.train.num_workers)
+        _check(t.shots_per_class * facts.num_classes >= workers * s.train.batch_size,
+               f"transfer.shots_per_class: {t.shots_per_class} x {facts.num_classes} classes "
+               f"is fewer images than one global batch ({workers} workers x "
+               f"train.batch_size {s.train.batch_size}); lower train.batch_size")
     check_source(RunLayout(normalize_url(t.source)), s.run.replicates, levels, s.rewind.epochs)
     if t.target_run:
         target = source_settings(t.target_run)

@@ -9,6 +9,7 @@ written once, atomically, and skipped when present, so a killed import resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from pipeline.experiment.preflight import PreflightError
@@ -51,7 +52,10 @@ def import_source(run: RunDirectory, source: RunLayout, spec: ModelSpec, levels:
     """Write the replicate's transferred rewind weights and masks (missing ones only)."""
     from pipeline.tickets import masked_layers, masks_from_bytes, masks_to_bytes
 
-    target = spec.build()  # the replicate's seed: a fresh, seeded classifier
+    # a seed of its own: with as many classes as the source, the replicate's seed would
+    # give back the source's initial classifier
+    target = dataclasses.replace(
+        spec, seed=derive_seed(run.settings.run.seed, "transfer-classifier")).build()
     shapes = {layer.name: tuple(layer.kernel.shape) for layer in
               masked_layers(MaskedSpec(spec).build())}
     how = run.settings.transfer.classifier
@@ -66,7 +70,7 @@ def import_source(run: RunDirectory, source: RunLayout, spec: ModelSpec, levels:
             if run.store.exists(*parts):
                 continue
             masks = masks_from_bytes(source.store.read_bytes(*source.masks(level, k)))
-            seed = derive_seed(run.settings.run.seed, "transfer-classifier", level, k)
+            seed = derive_seed(run.settings.run.seed, "transfer-classifier-mask", level, k)
             run.store.write_bytes(masks_to_bytes(transfer_masks(masks, shapes, how, seed)),
                                   *parts)
     log.info("transfer: replicate %d holds the source's rewind points %s and levels %s from %s",

@@ -1,8 +1,9 @@
 """A source network's weights and masks on the target: everything kept but the classifier.
 
-The target model is the source's architecture built for the target's classes with the
-replicate's seed, so its classifier is a fresh, seeded initialization, the same for every
-level and rewind point of a replicate. Every other weight must match the source's shape.
+The target model is the source's architecture built for the target's classes with a seed
+derived from the replicate's, so its classifier is a fresh, seeded initialization, the
+same for every level and rewind point of a replicate. Every other weight must match the
+source's shape.
 """
 
 from __future__ import annotations
