@@ -103,6 +103,20 @@ class ResultRow:
 
 
     @classmethod
+    def evaluated(cls, cell: str, level: int, rewind_epoch: int | None, seed: int,
+                  weights_remaining_prunable: float, weights_remaining_overall: float,
+                  result: Mapping[str, Any], replicate: int = 0) -> ResultRow:
+        """A model that was evaluated, not trained (a prediction ensemble): no epochs."""
+        return cls(
+            level=level, rewind_epoch=rewind_epoch, control=TICKET, seed=seed,
+            weights_remaining_prunable=weights_remaining_prunable,
+            weights_remaining_overall=weights_remaining_overall, top1=result.get("top1"),
+            top5=result.get("top5"), val_loss=result.get("val_loss"), best_epoch=None,
+            train_seconds=0.0, status="ok", cell=cell, error=None, epochs=0,
+            replicate=replicate,
+        )
+
+    @classmethod
     def from_mapping(cls, row: Mapping[str, Any]) -> ResultRow:
         """A row read back from a results table (missing values as None, extra keys
         dropped)."""

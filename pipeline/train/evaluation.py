@@ -35,7 +35,7 @@ class EvalResult:
                 "val_loss": self.loss}
 
 
-def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN001
+def predict_probs(model, x: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN001
     """``model.predict``'s probabilities from the same compiled predict function, a batch per
     call, without the data pipeline ``predict`` builds on every call (which costs more than
     a small network's whole evaluation)."""
@@ -44,8 +44,8 @@ def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN0
     return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
 
 
-def _sums(model, x: np.ndarray, y: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN001
-    probs = _predict(model, x, batch_size)
+def prob_sums(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[images, top1 hits, top5 hits, loss sum]`` of class probabilities ``probs``."""
     k = min(5, probs.shape[1])
     top = np.argsort(-probs, axis=1)[:, :k]
     correct1 = int(np.sum(top[:, 0] == y))
@@ -63,7 +63,7 @@ def evaluate_shares(
         split = DatasetSplit.of(share.split_url)
         x, y = split.read(share.slices, image_size, parallel=task_cpus())
         if len(y):
-            total += _sums(model, x, y, batch_size)
+            total += prob_sums(predict_probs(model, x, batch_size), y)
     return total
 
 
@@ -94,7 +94,7 @@ def evaluate_local(
 _MODELS: dict[ModelSpec, object] = {}
 
 
-def _cached_model(spec: ModelSpec):  # noqa: ANN202
+def cached_model(spec: ModelSpec):  # noqa: ANN202
     """One built model per spec in this (reused) Python worker: evaluating every epoch then
     costs the predictions, not a model build and a graph trace each time."""
     if spec not in _MODELS:
@@ -112,7 +112,7 @@ def _evaluate_partition(
     if not shares:
         return
     configure_task_devices()
-    model = _cached_model(spec)
+    model = cached_model(spec)
     model.set_weights(weights.value)
     yield evaluate_shares(model, shares, spec.image_size, batch_size)
 
