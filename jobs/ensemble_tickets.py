@@ -19,22 +19,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
 
-from pipeline.config import ConfigError, help_text  # noqa: E402
 from pipeline.ensembles.settings import EnsembleJobSettings  # noqa: E402
+from pipeline.job_cli import settings_parser  # noqa: E402
 
 PROG = "ensemble_tickets"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Ticket ensembles of a finished run, on Spark.",
-        epilog=help_text(EnsembleJobSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = settings_parser(PROG, "Ticket ensembles of a finished run, on Spark.",
+                             EnsembleJobSettings, config_help="YAML file of ensemble.* settings",
+                             print_run_dir=False)
     parser.add_argument("run_dir", help="run directory of a finished run")
-    parser.add_argument("--config", help="YAML file of ensemble.* settings")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting")
     return parser.parse_args(argv)
 
 
@@ -42,27 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from pipeline.config import load_config
-    from pipeline.data.readers import DatasetError
     from pipeline.ensembles.job import run_ensemble_job
-    from pipeline.experiment.preflight import PreflightError
+    from pipeline.job_cli import fail, finish, user_errors
     from pipeline.logs import setup_logging
-    from pipeline.store import StoreError
 
     setup_logging()
     try:
         settings = load_config(EnsembleJobSettings, args.config, args.set)
         outcome = run_ensemble_job(args.run_dir, settings.ensemble)
-    except (ConfigError, PreflightError, DatasetError, StoreError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    failed = [r["cell"] for r in outcome.rows if r.get("status") != "ok"]
-    print(f"results: {outcome.output_url}")
-    print(f"report: {outcome.report_url}")
-    if failed:
-        print(f"{len(failed)} merged ticket(s) failed: {', '.join(failed)}; rerun to retry",
-              file=sys.stderr)
-        return 3
-    return 0
+    except user_errors() as exc:
+        return fail(PROG, exc)
+    return finish({"results": outcome.output_url, "report": outcome.report_url}, outcome.rows)
 
 
 if __name__ == "__main__":

@@ -18,25 +18,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
 
-from pipeline.config import ConfigError, help_text  # noqa: E402
 from pipeline.experiment.settings import PruneJobSettings  # noqa: E402
+from pipeline.job_cli import settings_parser  # noqa: E402
 
 PROG = "prune_imagenet"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Dense training, magnitude pruning, rewinding and control runs on Spark.",
-        epilog=help_text(PruneJobSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--config", help="YAML file of settings (conf/local.yaml, ...)")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a setting"
-    )
-    parser.add_argument("--print-run-dir", action="store_true",
-                        help="print the run directory these settings map to, and exit")
+    parser = settings_parser(
+        PROG, "Dense training, magnitude pruning, rewinding and control runs on Spark.",
+        PruneJobSettings)
     return parser.parse_args(argv)
 
 
@@ -44,12 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
     from pipeline.config import load_config
-    from pipeline.data.readers import DatasetError
     from pipeline.experiment.job import run_prune_job
-    from pipeline.experiment.preflight import PreflightError
     from pipeline.experiment.run_dir import RunDirectory
+    from pipeline.job_cli import fail, finish, user_errors
     from pipeline.logs import setup_logging
-    from pipeline.store import StoreError
 
     setup_logging()
     try:
@@ -58,17 +47,9 @@ def main(argv: list[str] | None = None) -> int:
             print(RunDirectory(settings).url)
             return 0
         outcome = run_prune_job(settings)
-    except (ConfigError, PreflightError, DatasetError, StoreError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    failed = [r["cell"] for r in outcome.rows if r.get("status") != "ok"]
-    print(f"run directory: {outcome.run_url}")
-    print(f"report: {outcome.report_url}")
-    if failed:
-        print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; rerun to retry them",
-              file=sys.stderr)
-        return 3
-    return 0
+    except user_errors() as exc:
+        return fail(PROG, exc)
+    return finish({"run directory": outcome.run_url, "report": outcome.report_url}, outcome.rows)
 
 
 if __name__ == "__main__":

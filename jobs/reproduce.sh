@@ -11,12 +11,7 @@ mkdir -p "$OUT"
 START=$SECONDS
 
 echo "== 1/4 sample: all 1,797 digits, gray, 140 per digit to train and the rest to val"
-if [ ! -f "$OUT/sample/.complete" ]; then
-  rm -rf "$OUT/sample"
-  "$PY" jobs/make_sample_imagenet.py "$OUT/sample" --train-per-class 140 --val-per-class rest \
-    --size 16 --style gray --shuffle
-  touch "$OUT/sample/.complete"
-fi
+gray_digits_sample "$OUT"
 
 echo "== 2/4 ingest: Spark writes the Petastorm dataset at 16x16"
 if [ ! -f "$OUT/dataset/_COMPLETE" ]; then

@@ -16,12 +16,7 @@ STUDY=(--config conf/lenet_digits.yaml --set run.replicates=3 --set prune.levels
        --set run.name=lenet-halves --set "run.output=$OUT/runs")
 
 echo "== 1/5 sample: all 1,797 digits, gray, 140 per digit to train and the rest to val"
-if [ ! -f "$OUT/sample/.complete" ]; then
-  rm -rf "$OUT/sample"
-  "$PY" jobs/make_sample_imagenet.py "$OUT/sample" --train-per-class 140 --val-per-class rest \
-    --size 16 --style gray --shuffle
-  touch "$OUT/sample/.complete"
-fi
+gray_digits_sample "$OUT"
 
 echo "== 2/5 ingest: digits 0-4 and digits 5-9 as two data sets"
 FIRST=n00000000,n00000001,n00000002,n00000003,n00000004

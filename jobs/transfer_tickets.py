@@ -22,40 +22,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
 
-from pipeline.config import ConfigError, help_text  # noqa: E402
+from pipeline.job_cli import settings_parser  # noqa: E402
 from pipeline.transfer.settings import TransferJobSettings  # noqa: E402
 
 PROG = "transfer_tickets"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Ticket transfer to another data set, on Spark.",
-        epilog=help_text(TransferJobSettings),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = settings_parser(PROG, "Ticket transfer to another data set, on Spark.",
+                             TransferJobSettings,
+                             config_help="YAML file of settings applied over the source's")
     parser.add_argument("--from", dest="source", required=True,
                         help="run directory of a finished run of jobs/prune_imagenet.py")
     parser.add_argument("--data", required=True,
                         help="target data set: an output of jobs/ingest_imagenet.py")
     parser.add_argument("--target-run", default="",
                         help="a finished run on the target data set (its tickets join the table)")
-    parser.add_argument("--config", help="YAML file of settings applied over the source's")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a setting")
-    parser.add_argument("--print-run-dir", action="store_true",
-                        help="print the run directory these settings map to, and exit")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
 
-    from pipeline.data.readers import DatasetError
-    from pipeline.experiment.preflight import PreflightError
     from pipeline.experiment.run_dir import RunDirectory
+    from pipeline.job_cli import fail, finish, user_errors
     from pipeline.logs import setup_logging
-    from pipeline.store import StoreError
     from pipeline.transfer.job import run_transfer_job
     from pipeline.transfer.settings import load_transfer_settings
 
@@ -67,17 +58,9 @@ def main(argv: list[str] | None = None) -> int:
             print(RunDirectory(settings).url)
             return 0
         outcome = run_transfer_job(settings)
-    except (ConfigError, PreflightError, DatasetError, StoreError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
-    failed = [r["cell"] for r in outcome.rows if r.get("status") != "ok"]
-    print(f"run directory: {outcome.run_url}")
-    print(f"report: {outcome.report_url}")
-    if failed:
-        print(f"{len(failed)} cell(s) failed: {', '.join(failed)}; rerun to retry them",
-              file=sys.stderr)
-        return 3
-    return 0
+    except user_errors() as exc:
+        return fail(PROG, exc)
+    return finish({"run directory": outcome.run_url, "report": outcome.report_url}, outcome.rows)
 
 
 if __name__ == "__main__":
