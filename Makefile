@@ -10,7 +10,7 @@ export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 export TF_CPP_MIN_LOG_LEVEL := 3
 
-.PHONY: setup test test-fast test-cluster lint demo reproduce bench cluster-up cluster-down cluster-status clean
+.PHONY: setup test test-fast test-cluster lint demo reproduce transfer-halves bench cluster-up cluster-down cluster-status clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,11 @@ demo: setup
 reproduce: setup
 	bash jobs/reproduce.sh $(REPRODUCE_DIR)
 
+# Tickets of digits 0-4 transferred to digits 5-9, and ensembles (README "Transfer and ensembles").
+TRANSFER_DIR ?= transfer-output
+transfer-halves: setup
+	bash jobs/transfer_halves.sh $(TRANSFER_DIR)
+
 # make bench ARGS='--only reader_vs_decode' reruns a subset and keeps the other results
 # (benchmarks/harness/run_all.py; one folder per benchmark under benchmarks/).
 bench: setup
@@ -55,4 +60,4 @@ cluster-down: setup
 	$(PY) jobs/cluster.py down --state-dir $(CLUSTER_DIR)
 
 clean:
-	rm -rf $(DEMO_DIR) $(REPRODUCE_DIR) .pytest_cache
+	rm -rf $(DEMO_DIR) $(REPRODUCE_DIR) $(TRANSFER_DIR) .pytest_cache

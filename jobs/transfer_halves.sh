@@ -12,7 +12,7 @@ OUT=${1:-transfer-output}
 source jobs/local_env.sh
 mkdir -p "$OUT"
 START=$SECONDS
-STUDY=(--config conf/lenet_digits.yaml --set run.replicates=3 --set prune.levels=5
+STUDY=(--config conf/lenet_digits.yaml --set run.replicates=3 --set prune.levels=10
        --set run.name=lenet-halves --set "run.output=$OUT/runs")
 
 echo "== 1/5 sample: all 1,797 digits, gray, 140 per digit to train and the rest to val"
