@@ -24,6 +24,7 @@ from pipeline.experiment.preflight import DatasetFacts, preflight
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.experiment.run_layout import TIMINGS
 from pipeline.experiment.settings import PruneJobSettings
+from pipeline.report.figures import LineNames
 from pipeline.report.result_row import ResultRow
 from pipeline.report.writer import HISTORY_COLUMNS
 from pipeline.tickets.controls import TICKET
@@ -61,7 +62,7 @@ class Study:
     ``prepare`` runs for each replicate before its dense stage and returns the data that
     replicate trains on; ``context`` adjusts what its cells receive; ``cells`` replaces the
     grid's; ``extra_rows`` adds rows (read, not trained) to the table; ``preface`` is a
-    report section placed before the findings.
+    report section placed before the findings; ``line_names`` names the figures' lines.
     """
 
     app_name: str = "prune-imagenet"
@@ -70,6 +71,7 @@ class Study:
     cells: list[Cell] | None = None
     extra_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     preface: Callable[[list[dict[str, Any]]], str] | None = None
+    line_names: LineNames | None = None  # the figures' legend
 
 
 def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa: ANN001
@@ -135,7 +137,8 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     with stage_timer() as report_timer:
         report_url = write_report(run.store, rows, to_dict(settings), timings,
                                   _sparsest_ticket_csv(replicates[0].run, rows), history=history,
-                                  preface=study.preface(rows) if study.preface else None)
+                                  preface=study.preface(rows) if study.preface else None,
+                                  line_names=study.line_names)
     timings["report"] = report_timer["seconds"]
     timings["total (this invocation)"] = round(time.monotonic() - total_start, 3)
     run.store.write_json(timings, TIMINGS)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -44,11 +45,21 @@ def _plottable(df: pd.DataFrame, y: str) -> pd.DataFrame:
     return ok.assign(x=100.0 * ok["weights_remaining_prunable"], y=ok[y].astype("float64"))
 
 
-def _label(control: str, rewind: int | None) -> str:
+@dataclass(frozen=True)
+class LineNames:
+    """What the legend calls each line; a study (a transfer, say) names its own."""
+
+    ticket: str = "ticket"
+    reference: str = "level 0"
+    dense: str = "dense training run"
+    controls: Mapping[str, str] = field(default_factory=dict)  # default: "<name> control"
+
+
+def _label(control: str, rewind: int | None, names: LineNames = LineNames()) -> str:
     at = "" if rewind is None else f", rewind to epoch {rewind}"
     if control == TICKET:
-        return f"ticket{at}"
-    return f"{control} control{at}"
+        return f"{names.ticket}{at}"
+    return f"{names.controls.get(control, f'{control} control')}{at}"
 
 
 def _x_ticks(ax, xs: Sequence[float]) -> None:
@@ -86,7 +97,7 @@ def _spread(values: pd.Series, bars: Bars = "range") -> np.ndarray | None:
 
 def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: float = 1.0,
                 integer_y: bool = False, dense_format: str = "{:.2f}",
-                bars: Bars = "range") -> Figure:
+                bars: Bars = "range", names: LineNames = LineNames()) -> Figure:
     """``y`` vs. prunable weights remaining (log x, sparser to the right).
 
     One solid line per rewind epoch for the tickets, a dashed line per control and rewind
@@ -144,7 +155,7 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
             marker=control_marker(control),
             linewidth=2.0 if is_ticket else 1.3,
             alpha=1.0 if is_ticket else 0.75,
-            label=_label(control, rewind_epoch),
+            label=_label(control, rewind_epoch, names),
         )
         dead_points += list(zip(stats.loc[stats["dead"], "x"], stats.loc[stats["dead"], "y"],
                                 strict=True))
@@ -157,14 +168,14 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
         ax.axhline(level, color=color, linestyle="-.", linewidth=1.2, alpha=0.9)
         ax.errorbar([float(ref["x"].mean())], [level], yerr=_spread(ref["y"], bars), capsize=3,
                     color=color, marker="P", markersize=9, linestyle="-.", linewidth=1.2,
-                    label=f"level 0, rewind to epoch {rewind_epoch} "
+                    label=f"{names.reference}, rewind to epoch {rewind_epoch} "
                           f"({dense_format.format(level)})")
     if not dense.empty:
         level = float(dense["y"].mean())
         ax.errorbar([float(dense["x"].mean())], [level], yerr=_spread(dense["y"], bars),
                     capsize=3,
                     color="black", marker="*", markersize=13, linestyle="none",
-                    label=f"dense training run ({dense_format.format(level)})")
+                    label=f"{names.dense} ({dense_format.format(level)})")
     if dead_points:
         xs, ys = zip(*dead_points, strict=True)
         ax.scatter(xs, ys, s=220, facecolors="none", edgecolors="red", linewidths=1.6,
@@ -192,21 +203,23 @@ def _bars_title(title: str, bars: Bars) -> str:
     return f"{title}\n(mean; bars: {BAR_TEXT[bars]})"
 
 
-def accuracy_vs_weights(df: pd.DataFrame, bars: Bars = "range") -> bytes:
+def accuracy_vs_weights(df: pd.DataFrame, bars: Bars = "range",
+                        names: LineNames = LineNames()) -> bytes:
     """Top-1 val accuracy vs. prunable weights remaining (the LTH paper's figure)."""
     return png_bytes(line_figure(
         df, "top1", "top-1 val accuracy (%)",
         _bars_title("Top-1 val accuracy vs. weights remaining", bars),
-        y_scale=100.0, dense_format="{:.2f}%", bars=bars,
+        y_scale=100.0, dense_format="{:.2f}%", bars=bars, names=names,
     ))
 
 
-def early_stop_vs_weights(df: pd.DataFrame, bars: Bars = "range") -> bytes:
+def early_stop_vs_weights(df: pd.DataFrame, bars: Bars = "range",
+                          names: LineNames = LineNames()) -> bytes:
     """Early-stop epoch (lowest validation loss) vs. prunable weights remaining."""
     return png_bytes(line_figure(
         df, "best_epoch", "early-stop epoch (lowest val loss)",
         _bars_title("Early-stop epoch vs. weights remaining", bars), integer_y=True,
-        dense_format="epoch {:.0f}", bars=bars,
+        dense_format="epoch {:.0f}", bars=bars, names=names,
     ))
 
 

@@ -72,6 +72,7 @@ def write_report(
     layer_sparsity_csv: str | None = None,
     history: pd.DataFrame | None = None,
     preface: str | None = None,
+    line_names: figures.LineNames | None = None,
 ) -> str:
     """Write results.parquet/.csv, summary.parquet/.csv, history.parquet (when ``history``,
     the per-epoch long table of ``HISTORY_COLUMNS``, is given), the figures and report.md
@@ -109,9 +110,10 @@ def write_report(
             "lines.",
         ),
     ]
-    store.write_bytes(figures.accuracy_vs_weights(df), ACCURACY_PNG)
-    store.write_bytes(figures.accuracy_vs_weights(df, bars="ci"), ACCURACY_CI_PNG)
-    store.write_bytes(figures.early_stop_vs_weights(df), EARLY_STOP_PNG)
+    names = line_names or figures.LineNames()
+    store.write_bytes(figures.accuracy_vs_weights(df, names=names), ACCURACY_PNG)
+    store.write_bytes(figures.accuracy_vs_weights(df, bars="ci", names=names), ACCURACY_CI_PNG)
+    store.write_bytes(figures.early_stop_vs_weights(df, names=names), EARLY_STOP_PNG)
     title = "Learning curves"
     curves = figures.learning_curves(df, history) if history is not None else None
     if curves is not None:

@@ -25,14 +25,20 @@ from pipeline.experiment.job import JobOutcome, Study, run_study
 from pipeline.experiment.preflight import DatasetFacts, PreflightError, preflight
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.experiment.run_layout import RunLayout
+from pipeline.report.figures import LineNames
 from pipeline.store import ArtifactStore, StoreError, normalize_url
 from pipeline.transfer.settings import TransferJobSettings, source_settings
 from pipeline.transfer.source import check_source, import_source, transfer_levels
-from pipeline.transfer.summary import target_ticket_rows, transfer_markdown
+from pipeline.transfer.summary import TARGET_TICKET, target_ticket_rows, transfer_markdown
 
 log = logging.getLogger(__name__)
 
 RESULTS = "results.parquet"
+LINE_NAMES = LineNames(
+    ticket="source ticket", reference="dense source transferred",
+    dense="dense trained from scratch on the target",
+    controls={TARGET_TICKET: "ticket found on the target", "reinit": "reinit (ticket mask)",
+              "random_mask": "random mask (transferred weights)"})
 
 
 def _check(condition: bool, message: str) -> None:
@@ -130,5 +136,5 @@ def run_transfer_job(settings: TransferJobSettings, spark=None) -> JobOutcome:  
 
     study = Study(app_name="transfer-tickets", prepare=prepare, context=context,
                   cells=transfer_cells(settings, levels), extra_rows=extra_rows,
-                  preface=preface)
+                  preface=preface, line_names=LINE_NAMES)
     return run_study(settings, facts, study, spark)

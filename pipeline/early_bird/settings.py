@@ -1,0 +1,42 @@
+"""``early_bird.*``: mask tracking during dense training, its detectors and early stopping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pipeline.config import check_choices, require, setting
+
+SERIES = ("distance", "changed", "nuclear_norm")
+
+
+@dataclass
+class EarlyBirdSettings:
+    enabled: bool = setting(
+        False, "track the level-1 magnitude mask during dense training (dense/early_bird.json)"
+    )
+    every: int = setting(1, "track every N epochs")
+    window: int = setting(5, "distance rule: the last W mask distances must all be < epsilon")
+    epsilon: float = setting(0.1, "distance rule: threshold on the normalised Hamming distance")
+    series: Literal["distance", "changed", "nuclear_norm"] = setting(
+        "distance", "the series the stationarity detector tests"
+    )
+    stationarity_window: int = setting(
+        8, "stationarity detector: trailing points tested (at least 6, for the ADF fit)"
+    )
+    alpha: float = setting(0.05, "stationarity detector: level of Mann–Kendall and ADF")
+    stop: bool = setting(False, "end dense training `patience` tracked points after detection")
+    detector: Literal["distance", "stationarity"] = setting(
+        "stationarity", "the detector that stops training (early_bird.stop)"
+    )
+    patience: int = setting(0, "tracked points trained after the detection before stopping")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        require(self.every >= 1, "every", "must be at least 1")
+        require(self.window >= 1, "window", "must be at least 1")
+        require(0 < self.epsilon < 1, "epsilon", f"must be in (0, 1), got {self.epsilon}")
+        require(self.stationarity_window >= 6, "stationarity_window",
+                f"must be at least 6 (the ADF fit), got {self.stationarity_window}")
+        require(0 < self.alpha < 1, "alpha", f"must be in (0, 1), got {self.alpha}")
+        require(self.patience >= 0, "patience", "must be 0 or more")
