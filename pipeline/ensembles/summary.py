@@ -54,16 +54,18 @@ def ensemble_markdown(df: pd.DataFrame, run_url: str) -> str:
              "best member top-1", "gain (points)"], body, ["l", "l", "r", "r", "r", "r"]))
         lines = []
         for (grouping, level), part in ens.groupby(["grouping", "level"], sort=True):
-            if grouping == "listed":
-                continue
+            if grouping != "rewinds":
+                continue  # one per rewind point or one listed: not independent replicates
             text, word = _interval_text([_gain(r) for _, r in part.iterrows()])
             lines.append(f"- level {int(level)}, across {grouping}: ensemble − best member "
                          f"{text} points: {word}")
         if lines:
             parts.append(
                 f"Gain over the best member, mean [{100 * CONFIDENCE:g}% t-interval] over "
-                "the ensembles of each level (each of its own members), with the verdict "
-                "of the grid's comparisons:\n\n" + "\n".join(lines))
+                "the replicates (each replicate's ensemble across its rewind points), with "
+                "the verdict of the grid's comparisons. Ensembles across replicates are one "
+                "per rewind point, not independent, so they get no interval:\n\n"
+                + "\n".join(lines))
     parts.append("## Merged tickets")
     merged = df[df["kind"].astype(str).str.startswith("merged_")]
     if merged.empty:
