@@ -78,6 +78,7 @@ BENCHMARKS = (
     _bench("distributed_training", "distributed_vs_single", "memory_growth"),
     _bench("grid_speedup", "grid_speedup_vs_ideal"),
     _bench("cell_vs_keras", "cell_vs_keras"),
+    _bench("early_bird_overhead", "early_bird_overhead"),
 )
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pipeline.config import check_choices, require, setting
 
-SERIES = ("distance", "changed", "nuclear_norm")
+SERIES = ("window_max_distance", "distance", "changed", "nuclear_norm")
 
 
 @dataclass
@@ -18,8 +18,10 @@ class EarlyBirdSettings:
     every: int = setting(1, "track every N epochs")
     window: int = setting(5, "distance rule: the last W mask distances must all be < epsilon")
     epsilon: float = setting(0.1, "distance rule: threshold on the normalised Hamming distance")
-    series: Literal["distance", "changed", "nuclear_norm"] = setting(
-        "distance", "the series the stationarity detector tests"
+    series: Literal["window_max_distance", "distance", "changed", "nuclear_norm"] = setting(
+        "window_max_distance", "the series the stationarity detector tests: the largest "
+        "distance to the last W masks (levels off once the mask settles), the distance to the "
+        "previous mask, the fraction of kept weights newly kept, or the masks' nuclear norm"
     )
     stationarity_window: int = setting(
         8, "stationarity detector: trailing points tested (at least 6, for the ADF fit)"
@@ -30,6 +32,10 @@ class EarlyBirdSettings:
         "stationarity", "the detector that stops training (early_bird.stop)"
     )
     patience: int = setting(0, "tracked points trained after the detection before stopping")
+    compare: bool = setting(
+        False, "also train tickets drawn at the chosen detector's point (rows early_bird*), "
+        "next to those of the fully trained network; needs stop: false"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -40,3 +46,5 @@ class EarlyBirdSettings:
                 f"must be at least 6 (the ADF fit), got {self.stationarity_window}")
         require(0 < self.alpha < 1, "alpha", f"must be in (0, 1), got {self.alpha}")
         require(self.patience >= 0, "patience", "must be 0 or more")
+        require(not (self.compare and self.stop), "compare",
+                "needs the fully trained network: set early_bird.stop=false")

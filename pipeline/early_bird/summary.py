@@ -20,9 +20,38 @@ def _read(rep) -> dict[str, Any] | None:  # noqa: ANN001 - a RunDirectory
     return store.read_json(EARLY_BIRD_JSON) if store.exists(EARLY_BIRD_JSON) else None
 
 
-def early_bird_markdown(run, replicates: list) -> str:  # noqa: ANN001 - RunDirectory, its replicates
-    """``## Early-bird tickets``: each replicate's detections and the epochs saved; the
-    figures of the first replicate are written to the run's ``figures/``."""
+def comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Per level and rewind point: full-training ticket − early-bird ticket, paired by
+    replicate, in points, with its interval and verdict."""
+    from pipeline.early_bird.compare import EARLY_BIRD_TICKET
+    from pipeline.report.statistics import CONFIDENCE, t_interval, verdict
+    from pipeline.tickets.controls import TICKET
+
+    ok = [r for r in rows if r.get("status") == "ok" and (r.get("level") or 0) > 0]
+    keys = sorted({(r["level"], r["rewind_epoch"]) for r in ok
+                   if r["control"] == EARLY_BIRD_TICKET})
+    lines = []
+    for level, k in keys:
+        def top1(control: str, level: int = level, k: int = k) -> dict[int, float]:
+            return {r["replicate"]: r["top1"] for r in ok if r["level"] == level
+                    and r["rewind_epoch"] == k and r["control"] == control}
+        full, early = top1(TICKET), top1(EARLY_BIRD_TICKET)
+        diffs = [100 * (full[i] - early[i]) for i in sorted(set(full) & set(early))]
+        interval = t_interval(diffs, CONFIDENCE)
+        ci = ("" if interval.n < 2 else
+              f" [{interval.low:+.2f}, {interval.high:+.2f}]")
+        lines.append(f"- level {level}, rewind {k}: full-training ticket − early-bird ticket "
+                     f"{interval.mean:+.2f}{ci} points (n={interval.n}): the full-training "
+                     f"ticket {verdict(interval.n, interval.low, interval.high)} the "
+                     "early-bird ticket")
+    return lines
+
+
+def early_bird_markdown(run, replicates: list,  # noqa: ANN001 - RunDirectory, its replicates
+                        rows: list[dict[str, Any]] | None = None) -> str:
+    """``## Early-bird tickets``: each replicate's detections and the epochs saved, and
+    with ``early_bird.compare`` the accuracy cost of the early tickets; the figures of the
+    first replicate are written to the run's ``figures/``."""
     from pipeline.tickets import masks_from_bytes
 
     epochs = run.settings.train.epochs
@@ -40,6 +69,11 @@ def early_bird_markdown(run, replicates: list) -> str:  # noqa: ANN001 - RunDire
         saved = (f"; training stopped after epoch {stopped} of {epochs} "
                  f"({100 * (epochs - stopped) / epochs:.0f}% of the dense epochs saved)"
                  if stopped else "")
+        chosen = found.get(s.detector)
+        if not stopped and chosen:
+            saved = (f"; stopping at the {s.detector} detector's epoch {chosen['epoch']} "
+                     f"would save {100 * (epochs - chosen['epoch']) / epochs:.0f}% of the "
+                     "dense epochs")
         lines.append(f"- replicate {rep.replicate_index}: {', '.join(parts)}{saved}; "
                      f"tracking took {record.get('tracking_seconds', 0):.1f}s")
     if first is None:
@@ -60,6 +94,10 @@ def early_bird_markdown(run, replicates: list) -> str:  # noqa: ANN001 - RunDire
         f"points of the `{s.series}` series, no Mann–Kendall trend (p ≥ {s.alpha}) and an "
         f"ADF test rejecting a unit root (p < {s.alpha}).",
         "\n".join(lines),
+        *(["Tickets drawn at the early-bird point (`early_bird.compare`, rows `early_bird*`), "
+           "against the tickets of the fully trained network, with the same rewind points, "
+           "controls and seeds:\n\n" + "\n".join(comparison_lines(rows))]
+          if rows and comparison_lines(rows) else []),
         f"![mask distances](figures/{MATRIX_PNG})\n\n![series](figures/{SERIES_PNG})",
         f"Series and detections: `replicate-<i>/dense/{EARLY_BIRD_JSON}`.",
     ])

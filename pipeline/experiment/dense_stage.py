@@ -133,6 +133,11 @@ def supersede_downstream(run: RunDirectory) -> None:
                     name, "/".join(run.superseded(stamp)))
 
 
+def dense_final_epoch(run: RunDirectory) -> int:
+    """The dense stage's last epoch: ``train.epochs``, or where the early-bird stop ended it."""
+    return int(run.stage_info("dense").get("final_epoch", run.settings.train.epochs))
+
+
 def dense_history(run: RunDirectory, upto: int) -> list[dict[str, Any]]:
     """The dense stage's per-epoch records (from its checkpoints' metadata) through ``upto``."""
     store = run.dense_dir()
@@ -144,9 +149,10 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
     s = run.settings
     epochs = s.train.epochs
     done_through = verified_epochs(run, epochs)
-    if run.is_done("dense") and done_through == epochs:
+    if run.is_done("dense") and done_through >= dense_final_epoch(run):
         log.info("dense: finished earlier, skipped (%s)", run.dense_dir().root)
-        return DenseOutcome(dense_history(run, epochs), run.stage_info("dense").get("seconds", 0.0))
+        return DenseOutcome(dense_history(run, dense_final_epoch(run)),
+                            run.stage_info("dense").get("seconds", 0.0))
     sc = spark.sparkContext
     store = run.dense_dir()
     spec = model_spec(run, facts)
@@ -171,7 +177,12 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
         groups = DatasetSplit.of(facts.train_url).row_groups()
         log.info("dense: %d epochs on %d workers, rounds of at most %d images per worker",
                  epochs, n_workers, s.train.round_images_per_worker)
+        tracker = early_bird_tracker(run, spec, done_through)
+        final = epochs
         for epoch in range(done_through + 1, epochs + 1):
+            if tracker is not None and tracker.should_stop():
+                final = epoch - 1  # a resumed run whose last tracked point stopped it
+                break
             stats = train_epoch(sc, spark_model, procedure, groups, epoch)
             result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
                                           shards=eval_shards(spark, run),
@@ -186,9 +197,29 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                      "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,
                      result.top1, result.top5, result.loss, stats.seconds, stats.rounds,
                      stats.overhead_seconds)
+            if tracker is not None and tracker.due(epoch):
+                tracker.observe(epoch, spark_model.global_step, model.get_weights())
+                if tracker.should_stop():
+                    final = epoch
+                    break
+        if tracker is not None:
+            tracker.save(stopped_at=final if final < epochs else None)
+            if final < epochs:
+                log.info("dense: early-bird ticket found; stopped after epoch %d of %d "
+                         "(%d epochs saved)", final, epochs, epochs - final)
     previous = float(run.stage_info("dense").get("seconds", 0.0))
-    history = dense_history(run, epochs)
+    history = dense_history(run, final)
     seconds = previous + timer["seconds"]
-    run.mark_done("dense", {"seconds": seconds, "epochs": epochs, "workers": n_workers})
+    run.mark_done("dense", {"seconds": seconds, "epochs": epochs, "workers": n_workers,
+                            "final_epoch": final, "epochs_saved": epochs - final})
     return DenseOutcome(history, seconds)
+
+
+def early_bird_tracker(run: RunDirectory, spec: ModelSpec, done_through: int):  # noqa: ANN201
+    """The replicate's mask tracker when ``early_bird.enabled``, else None."""
+    if not run.settings.early_bird.enabled:
+        return None
+    from pipeline.early_bird.tracker import EarlyBirdTracker
+
+    return EarlyBirdTracker(run, spec, run.settings.early_bird, max(done_through, 0))
 

@@ -174,11 +174,13 @@ def discard_chain_after(run: RunDirectory, cell: Cell) -> None:
 
 
 def run_grid(spark, replicates: list[Replicate], spec: ModelSpec,  # noqa: ANN001
-             final_epoch: int, cells: list[Cell] | None = None
-             ) -> tuple[list[dict[str, Any]], float]:
+             cells: list[Cell] | None = None) -> tuple[list[dict[str, Any]], float]:
     """All waves of the grid (``cells``, default :func:`grid_cells` of the settings), the
     cells of every replicate scheduled together in each wave; returns the cell rows
-    (replicate by replicate, in grid order) and mask seconds."""
+    (replicate by replicate, in grid order) and mask seconds. Level-1 masks come from each
+    replicate's last dense epoch (the early-bird stop's, when it stopped early)."""
+    from pipeline.experiment.dense_stage import dense_final_epoch
+
     s = replicates[0].run.settings
     cells = grid_cells(s) if cells is None else cells
     progress = Progress("grid cell", len(cells) * len(replicates), log)
@@ -203,7 +205,8 @@ def run_grid(spark, replicates: list[Replicate], spec: ModelSpec,  # noqa: ANN00
                     continue
                 if not cell.is_reference:
                     start = time.monotonic()
-                    make_level_masks(rep.run, spec, cell.level, cell.rewind_epoch, final_epoch)
+                    make_level_masks(rep.run, spec, cell.level, cell.rewind_epoch,
+                                     dense_final_epoch(rep.run))
                     mask_seconds += time.monotonic() - start
                 runnable.append((rep, cell))
         rows.update(run_wave(spark, runnable, progress))

@@ -17,10 +17,16 @@ import pandas as pd
 from pipeline.config import to_dict
 from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.cells import Cell
-from pipeline.experiment.dense_stage import dense_history, model_spec, run_dense_stage, workers
+from pipeline.experiment.dense_stage import (
+    dense_final_epoch,
+    dense_history,
+    model_spec,
+    run_dense_stage,
+    workers,
+)
 from pipeline.experiment.grid import Replicate, run_grid
 from pipeline.experiment.mask_stage import policy_for
-from pipeline.experiment.preflight import DatasetFacts, preflight
+from pipeline.experiment.preflight import DatasetFacts, PreflightError, preflight
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.experiment.run_layout import TIMINGS
 from pipeline.experiment.settings import PruneJobSettings
@@ -61,7 +67,8 @@ class Study:
 
     ``prepare`` runs for each replicate before its dense stage and returns the data that
     replicate trains on; ``context`` adjusts what its cells receive; ``cells`` replaces the
-    grid's; ``extra_rows`` adds rows (read, not trained) to the table; ``preface`` is a
+    grid's; ``extra_rows(spark, rows)`` adds rows (read from elsewhere, or of more grids)
+    to the table; ``preface`` is a
     report section placed before the findings; ``line_names`` names the figures' lines.
     """
 
@@ -69,14 +76,38 @@ class Study:
     prepare: Callable[[RunDirectory, DatasetFacts], DatasetFacts] | None = None
     context: Callable[[CellContext], CellContext] | None = None
     cells: list[Cell] | None = None
-    extra_rows: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None
+    extra_rows: Callable[[Any, list[dict[str, Any]]], list[dict[str, Any]]] | None = None
     preface: Callable[[list[dict[str, Any]]], str] | None = None
     line_names: LineNames | None = None  # the figures' legend
 
 
 def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa: ANN001
     """Run (or resume) the whole job; raises PreflightError before any work on bad input."""
-    return run_study(settings, preflight(settings), Study(), spark)
+    facts = preflight(settings)
+    if not settings.early_bird.enabled:
+        return run_study(settings, facts, Study(), spark)
+    from pipeline.early_bird.compare import compare_rows
+    from pipeline.early_bird.summary import early_bird_markdown
+
+    def preface(rows: list[dict[str, Any]]) -> str:
+        run = RunDirectory(settings)
+        return early_bird_markdown(run, run.replicates(), rows)
+
+    def extra_rows(spark, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: ANN001
+        return compare_rows(spark, RunDirectory(settings), facts)
+
+    study = Study(preface=preface, extra_rows=extra_rows if settings.early_bird.compare else None)
+    return run_study(settings, facts, study, spark)
+
+
+def check_rewinds_after_stop(run: RunDirectory) -> None:
+    """A rewind point after the early-bird stop has no weights to rewind to."""
+    final = dense_final_epoch(run)
+    late = [k for k in run.settings.rewind.epochs if k > final]
+    if late:
+        raise PreflightError(f"rewind.epochs: {late} come after the early-bird stop at epoch "
+                             f"{final} (replicate {run.replicate_index}); lower them or raise "
+                             "early_bird.patience")
 
 
 def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
@@ -102,14 +133,14 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
         dense_seconds += dense.seconds
         dense_rows.append(ResultRow.dense(rep_run.settings.run.seed, dense.history,
                                           replicate=rep_run.replicate_index).to_dict())
+        check_rewinds_after_stop(rep_run)
         ctx = rep_run.to_remote(rep_facts, model_spec(rep_run, rep_facts),
                                 workers(spark, rep_run), policy_for(rep_run).to_dict())
         replicates.append(Replicate(rep_run, study.context(ctx) if study.context else ctx))
     spec = model_spec(run, facts)
     previous = [r.run.stage_info("grid") for r in replicates]
     with stage_timer() as timer:
-        cell_rows, mask_seconds = run_grid(spark, replicates, spec, settings.train.epochs,
-                                           cells=study.cells)
+        cell_rows, mask_seconds = run_grid(spark, replicates, spec, cells=study.cells)
     failed = [f"{r['cell']} (replicate {r.get('replicate', 0)})" for r in cell_rows
               if r.get("status") != "ok"]
     for rep, before in zip(replicates, previous, strict=True):
@@ -124,7 +155,7 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
 
     rows = dense_rows + [{k: v for k, v in r.items() if k != "history"} for r in cell_rows]
     if study.extra_rows:
-        rows += study.extra_rows(rows)
+        rows += study.extra_rows(spark, rows)
     for rep in replicates:
         mine = [r for r in cell_rows if r.get("replicate", 0) == rep.index]
         rep.run.store.write_json([r.get("history") for r in mine], *rep.run.histories())
@@ -157,7 +188,7 @@ def history_frame(replicates: list[Replicate], cell_rows: list[dict[str, Any]],
     for rep in replicates:
         steps = rep.ctx.procedure(rep.ctx.run_seed).steps_per_epoch
         schedule = make_schedule(settings.train, steps)
-        for entry in dense_history(rep.run, settings.train.epochs):
+        for entry in dense_history(rep.run, dense_final_epoch(rep.run)):
             first = entry.get("first_step", (entry["epoch"] - 1) * steps)
             records.append({**entry, "replicate": rep.index, "cell": "dense",
                             "learning_rate": float(schedule(first))})

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from pipeline.config import check_choices, require, section, setting
+from pipeline.early_bird.settings import EarlyBirdSettings
 from pipeline.policy_fields import PolicyFields
 
 CONTROL_NAMES = ("reinit", "random_mask")
@@ -179,6 +180,7 @@ class PruneJobSettings:
     rewind: RewindSettings = section(RewindSettings)
     grid: GridSettings = section(GridSettings)
     eval: EvalSettings = section(EvalSettings)
+    early_bird: EarlyBirdSettings = section(EarlyBirdSettings)
 
     # left out of the run directory's hash (pipeline.experiment.run_dir.run_name)
     execution_only: ClassVar[tuple[str, ...]] = EXECUTION_ONLY

@@ -119,7 +119,7 @@ def run_transfer_job(settings: TransferJobSettings, spark=None) -> JobOutcome:  
     def context(ctx: CellContext) -> CellContext:
         return dataclasses.replace(ctx, transfer_mode=t.mode)
 
-    def extra_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def extra_rows(spark, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: ANN001
         if not t.target_run:
             return []
         try:
