@@ -39,6 +39,8 @@ readonly PINS=(
   pyyaml==6.0.3
   s3fs==2026.9.0
   gcsfs==2026.10.1
+  scipy==1.17.1
+  statsmodels==0.15.0
 )
 
 metadata() {
