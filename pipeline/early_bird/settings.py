@@ -8,6 +8,7 @@ from typing import Literal
 from pipeline.config import check_choices, require, setting
 
 SERIES = ("window_max_distance", "distance", "changed", "nuclear_norm")
+CHANNEL_PREFIX = "channel_"  # the channel mask's series: channel_distance, ...
 
 
 @dataclass
@@ -16,6 +17,18 @@ class EarlyBirdSettings:
         False, "track the level-1 magnitude mask during dense training (dense/early_bird.json)"
     )
     every: int = setting(1, "track every N epochs")
+    every_rounds: int = setting(
+        0, "track every N Elephas rounds instead (0 = by epochs); stop and compare still act "
+        "at the end of the epoch where the detector fires, the nearest rewind point"
+    )
+    channel_ratio: float | None = setting(
+        None, "also track network slimming's channel mask: this fraction of all BatchNorm "
+        "channels, smallest |gamma| first, pruned (You et al.; see train.slimming_l1)"
+    )
+    masks: Literal["magnitude", "channels"] = setting(
+        "magnitude", "the mask the detectors read: the level-1 magnitude mask, or the "
+        "channel mask (needs channel_ratio)"
+    )
     window: int = setting(5, "distance rule: the last W mask distances must all be < epsilon")
     epsilon: float = setting(0.1, "distance rule: threshold on the normalised Hamming distance")
     series: Literal["window_max_distance", "distance", "changed", "nuclear_norm"] = setting(
@@ -37,9 +50,19 @@ class EarlyBirdSettings:
         "next to those of the fully trained network; needs stop: false"
     )
 
+    @property
+    def series_prefix(self) -> str:
+        """The prefix of the series the detectors read."""
+        return CHANNEL_PREFIX if self.masks == "channels" else ""
+
     def __post_init__(self) -> None:
         check_choices(self)
         require(self.every >= 1, "every", "must be at least 1")
+        require(self.every_rounds >= 0, "every_rounds", "must be 0 (by epochs) or more")
+        require(self.channel_ratio is None or 0 < self.channel_ratio < 1, "channel_ratio",
+                f"must be in (0, 1), got {self.channel_ratio}")
+        require(self.masks == "magnitude" or self.channel_ratio is not None, "masks",
+                "channels needs early_bird.channel_ratio")
         require(self.window >= 1, "window", "must be at least 1")
         require(0 < self.epsilon < 1, "epsilon", f"must be in (0, 1), got {self.epsilon}")
         require(self.stationarity_window >= 6, "stationarity_window",

@@ -7,7 +7,14 @@ from typing import Any
 
 from pipeline.early_bird.figures import distance_matrix_png, series_png
 from pipeline.early_bird.series import distance_matrix, flat
-from pipeline.early_bird.tracker import EARLY_BIRD_DIR, EARLY_BIRD_JSON, mask_name
+from pipeline.early_bird.tracker import (
+    CHANNELS,
+    EARLY_BIRD_DIR,
+    EARLY_BIRD_JSON,
+    MAGNITUDE,
+    mask_name,
+    where,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +48,8 @@ def comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
         ci = ("" if interval.n < 2 else
               f" [{interval.low:+.2f}, {interval.high:+.2f}]")
         lines.append(f"- level {level}, rewind {k}: full-training ticket − early-bird ticket "
-                     f"{interval.mean:+.2f}{ci} points (n={interval.n}): the full-training "
-                     f"ticket {verdict(interval.n, interval.low, interval.high)} the "
-                     "early-bird ticket")
+                     f"{interval.mean:+.2f}{ci} points (n={interval.n}): "
+                     f"**{verdict(interval.n, interval.low, interval.high)}**")
     return lines
 
 
@@ -64,7 +70,7 @@ def early_bird_markdown(run, replicates: list,  # noqa: ANN001 - RunDirectory, i
         first = first or (rep, record)
         found = record.get("detections", {})
         stopped = record.get("stopped_at_epoch")
-        parts = [f"{name} at epoch {v['epoch']}" if v else f"{name} did not fire"
+        parts = [f"{name} at {where(v)}" if v else f"{name} did not fire"
                  for name, v in found.items()]
         saved = (f"; training stopped after epoch {stopped} of {epochs} "
                  f"({100 * (epochs - stopped) / epochs:.0f}% of the dense epochs saved)"
@@ -80,19 +86,21 @@ def early_bird_markdown(run, replicates: list,  # noqa: ANN001 - RunDirectory, i
         return ""
     rep, record = first
     points = record["points"]
+    kind = CHANNELS if s.masks == "channels" else MAGNITUDE
     flats = [flat(masks_from_bytes(rep.dense_dir().read_bytes(EARLY_BIRD_DIR,
-                                                              mask_name(p["epoch"]))))
+                                                              mask_name(p, kind))))
              for p in points]
-    run.store.write_bytes(distance_matrix_png([p["epoch"] for p in points],
+    run.store.write_bytes(distance_matrix_png([tick(p) for p in points],
                                               distance_matrix(flats)), "figures", MATRIX_PNG)
     run.store.write_bytes(series_png(points, record["detections"]), "figures", SERIES_PNG)
     return "\n\n".join([
         "## Early-bird tickets",
-        f"The level-1 magnitude mask was drawn every {s.every} epoch(s) of dense training. "
-        f"Distance rule (You et al.): the last {s.window} distances between consecutive "
-        f"masks below {s.epsilon}. Stationarity: over the last {s.stationarity_window} "
-        f"points of the `{s.series}` series, no Mann–Kendall trend (p ≥ {s.alpha}) and an "
-        f"ADF test rejecting a unit root (p < {s.alpha}).",
+        tracking_text(s),
+        f"The detectors read the {kind_text(s)}. Distance rule (You et al.): the last "
+        f"{s.window} distances between consecutive masks below {s.epsilon}. Stationarity: "
+        f"over the last {s.stationarity_window} points of the `{s.series_prefix}{s.series}` "
+        f"series, no Mann–Kendall trend (p ≥ {s.alpha}) and an ADF test rejecting a unit "
+        f"root (p < {s.alpha}).",
         "\n".join(lines),
         *(["Tickets drawn at the early-bird point (`early_bird.compare`, rows `early_bird*`), "
            "against the tickets of the fully trained network, with the same rewind points, "
@@ -101,3 +109,25 @@ def early_bird_markdown(run, replicates: list,  # noqa: ANN001 - RunDirectory, i
         f"![mask distances](figures/{MATRIX_PNG})\n\n![series](figures/{SERIES_PNG})",
         f"Series and detections: `replicate-<i>/dense/{EARLY_BIRD_JSON}`.",
     ])
+
+
+def tick(p: dict[str, Any]) -> str:
+    return str(p["epoch"]) if p.get("round") is None else f"r{p['round']}"
+
+
+def tracking_text(s) -> str:  # noqa: ANN001 - EarlyBirdSettings
+    every = (f"every {s.every_rounds} Elephas round(s)" if s.every_rounds
+             else f"every {s.every} epoch(s)")
+    text = f"The level-1 magnitude mask was drawn {every} of dense training"
+    if s.channel_ratio:
+        text += (f", and the channel mask pruning {100 * s.channel_ratio:.0f}% of all "
+                 "BatchNorm channels by |γ| (network slimming)")
+    text += "."
+    if s.every_rounds:
+        text += (" Stopping and early-bird tickets act at the end of the epoch in which the "
+                 "detector fires: rewind points and checkpoints are per epoch.")
+    return text
+
+
+def kind_text(s) -> str:  # noqa: ANN001 - EarlyBirdSettings
+    return "channel masks" if s.masks == "channels" else "magnitude masks"

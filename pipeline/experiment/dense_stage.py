@@ -50,7 +50,7 @@ def model_spec(run: RunDirectory, facts: DatasetFacts) -> ModelSpec:
     s = run.settings
     return ModelSpec(s.model.name, s.model.image_size, facts.num_classes, alpha=s.model.alpha,
                      seed=s.run.seed, bn_momentum=s.model.bn_momentum,
-                     grayscale=s.model.grayscale)
+                     grayscale=s.model.grayscale, slimming_l1=s.train.slimming_l1)
 
 
 def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001
@@ -183,7 +183,8 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
             if tracker is not None and tracker.should_stop():
                 final = epoch - 1  # a resumed run whose last tracked point stopped it
                 break
-            stats = train_epoch(sc, spark_model, procedure, groups, epoch)
+            stats = train_epoch(sc, spark_model, procedure, groups, epoch,
+                                round_hook(tracker, epoch, spark_model, model))
             result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
                                           shards=eval_shards(spark, run),
                                           batch_size=s.eval.batch_size)
@@ -197,8 +198,8 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                      "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,
                      result.top1, result.top5, result.loss, stats.seconds, stats.rounds,
                      stats.overhead_seconds)
-            if tracker is not None and tracker.due(epoch):
-                tracker.observe(epoch, spark_model.global_step, model.get_weights())
+            if tracker is not None:
+                tracker.after_epoch(epoch, spark_model.global_step, model.get_weights())
                 if tracker.should_stop():
                     final = epoch
                     break
@@ -221,5 +222,15 @@ def early_bird_tracker(run: RunDirectory, spec: ModelSpec, done_through: int):  
         return None
     from pipeline.early_bird.tracker import EarlyBirdTracker
 
-    return EarlyBirdTracker(run, spec, run.settings.early_bird, max(done_through, 0))
+    done = max(done_through, 0)
+    rounds = sum(int(h.get("rounds", 0)) for h in dense_history(run, done))
+    return EarlyBirdTracker(run, spec, run.settings.early_bird, done, rounds)
+
+
+def round_hook(tracker, epoch: int, spark_model, model):  # noqa: ANN001, ANN201
+    """The per-round callback of ``epoch`` for a tracker (None without one)."""
+    if tracker is None:
+        return None
+    return lambda index, count: tracker.after_round(epoch, index, count,
+                                                    spark_model.global_step, model.get_weights)
 

@@ -93,7 +93,25 @@ def check_dataset(s: PruneJobSettings) -> DatasetFacts:
            f"({workers} workers x train.batch_size {s.train.batch_size})")
     _check(facts.val_rows > 0, f"data.val_split: {s.data.val_split!r} has no rows in "
            f"{s.data.url}")
+    check_batch_norm_settings(s, facts)
     return facts
+
+
+def check_batch_norm_settings(s: PruneJobSettings, facts: DatasetFacts) -> None:
+    """Network slimming needs BatchNorm scales: refuse it on a model without them."""
+    wanted = [name for name, on in (("train.slimming_l1", s.train.slimming_l1),
+                                    ("early_bird.channel_ratio", s.early_bird.channel_ratio))
+              if on]
+    if not wanted:
+        return
+    from pipeline.models.batch_norm import scale_layers
+    from pipeline.models.spec import ModelSpec
+
+    model = ModelSpec(s.model.name, s.model.image_size, facts.num_classes,
+                      alpha=s.model.alpha, grayscale=s.model.grayscale).build()
+    _check(bool(scale_layers(model)), f"{wanted[0]}: model {s.model.name!r} has no "
+           "BatchNormalization scales (network slimming needs them; mobilenet_v2 has one "
+           "after every convolution)")
 
 
 def preflight(s: PruneJobSettings) -> DatasetFacts:

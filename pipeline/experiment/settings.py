@@ -86,9 +86,14 @@ class TrainSettings:
     num_workers: int = setting(0, "Elephas workers (0 = the cluster's task slots)")
     mixed_precision: bool = setting(False, "mixed_float16 on GPUs (ignored on CPU)")
     augment: bool = setting(True, "random horizontal flips in training")
+    slimming_l1: float = setting(
+        0.0, "L1 penalty on every BatchNorm scale (network slimming, Liu et al. 2017; 1e-4 "
+        "there), in the loss of the dense run and of every cell alike"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
+        require(self.slimming_l1 >= 0, "slimming_l1", f"must be 0 or more, got {self.slimming_l1}")
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
         require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
         require(self.learning_rate > 0, "learning_rate", "must be positive")

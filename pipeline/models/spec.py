@@ -22,6 +22,7 @@ class ModelSpec:
     seed: int = 0
     bn_momentum: float | None = None  # None keeps the architecture's own
     grayscale: bool = False
+    slimming_l1: float = 0.0  # L1 on every BatchNorm's gamma (network slimming)
 
     def build(self) -> keras.Model:
         model = create_model(self.name, image_size=self.image_size, classes=self.classes,
@@ -32,6 +33,10 @@ class ModelSpec:
             for layer in model.layers:
                 if isinstance(layer, keras.layers.BatchNormalization):
                     layer.momentum = self.bn_momentum
+        if self.slimming_l1:
+            from pipeline.models.batch_norm import add_slimming_penalty
+
+            add_slimming_penalty(model, self.slimming_l1)
         return model
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,3 +46,4 @@ class ModelSpec:
     def custom_objects(self) -> dict[str, Any]:
         """Objects ``model_from_json`` needs for this model: none, its layers are Keras'."""
         return {}
+

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import keras
 import numpy as np
@@ -63,9 +63,10 @@ def make_spark_model(
 
 def train_epoch(
     sc, spark_model: RoundSparkModel, procedure: TrainingProcedure,  # noqa: ANN001
-    groups: list[RowSlice], epoch: int,
+    groups: list[RowSlice], epoch: int, after_round: Callable[[int, int], None] | None = None,
 ) -> EpochStats:
-    """Train epoch ``epoch`` (1-based) over all rounds; the master model holds the result."""
+    """Train epoch ``epoch`` (1-based) over all rounds; the master model holds the result
+    (and, when ``after_round(index, rounds)`` runs, the result of each round so far)."""
 
     def fit_round(shares: list[Share], epoch: int, index: int) -> RoundResult:
         records = functools.partial(
@@ -76,4 +77,5 @@ def train_epoch(
                                      deterministic=procedure.deterministic,
                                      mixed_precision=procedure.mixed_precision)
 
-    return run_epoch(procedure, groups, epoch, fit_round, lambda: spark_model.global_step)
+    return run_epoch(procedure, groups, epoch, fit_round, lambda: spark_model.global_step,
+                     after_round)

@@ -130,9 +130,11 @@ FitRound = Callable[[list[Share], int, int], RoundResult]
 
 
 def run_epoch(procedure: TrainingProcedure, groups: Sequence[RowSlice], epoch: int,
-              fit_round: FitRound, global_step: Callable[[], int]) -> EpochStats:
+              fit_round: FitRound, global_step: Callable[[], int],
+              after_round: Callable[[int, int], None] | None = None) -> EpochStats:
     """Epoch ``epoch`` (1-based) round by round: ``fit_round(shares, epoch, index)`` trains
-    one round in whichever execution; ``global_step()`` reads the optimizer's counter."""
+    one round in whichever execution; ``global_step()`` reads the optimizer's counter;
+    ``after_round(index, rounds)`` runs on the driver after each round."""
     rounds = procedure.epoch_rounds(groups, epoch)
     progress = Progress(f"epoch {epoch} round", len(rounds), log)
     start, first_step = time.monotonic(), global_step()
@@ -147,6 +149,8 @@ def run_epoch(procedure: TrainingProcedure, groups: Sequence[RowSlice], epoch: i
         round_seconds.append(result.seconds)
         progress.step(f"loss {result.loss:.4f} acc {result.accuracy:.3f} "
                       f"({result.images} images, {result.seconds:.1f}s)")
+        if after_round is not None:
+            after_round(index, len(rounds))
     return EpochStats(
         epoch=epoch, images=images, rounds=len(rounds), loss=loss_sum / max(images, 1),
         accuracy=acc_sum / max(images, 1), seconds=time.monotonic() - start,

@@ -40,6 +40,12 @@ PRUNE_KEYS = {"method", "levels", "fraction_per_level", "strategy", "prunable",
          "prune.prunable: unknown layer kind 'batchnorm'"),
         (PruneJobSettings, "grid.task_cpus=0", "grid.task_cpus: must be at least 1"),
         (PruneJobSettings, "model.bn_momentum=1.5", r"model.bn_momentum: must be in \(0, 1\)"),
+        (PruneJobSettings, "train.slimming_l1=-1e-4", "train.slimming_l1: must be 0 or more"),
+        (PruneJobSettings, "train.slimming_l1=1e-4x", "train.slimming_l1: expected a number"),
+        (PruneJobSettings, "early_bird.masks=channels",
+         "early_bird.masks: channels needs early_bird.channel_ratio"),
+        (PruneJobSettings, "early_bird.channel_ratio=1.5",
+         r"early_bird.channel_ratio: must be in \(0, 1\)"),
         (IngestSettings, "layout=zip", "layout: must be one of 'auto'"),
         (IngestSettings, "jpeg_quality=0", "jpeg_quality: must be in 1..100, got 0"),
     ],
@@ -48,6 +54,13 @@ def test_loader_names_the_key(cls, override, message):
     conf = LOCAL_CONF if cls is PruneJobSettings else None
     with pytest.raises(ConfigError, match=message):
         load_config(cls, conf, [override])
+
+
+def test_numbers_in_exponent_notation_without_a_dot_are_numbers():
+    # YAML 1.1 (PyYAML) reads 1e-4 as a string; 1.0e-4 as a float
+    settings = load_config(PruneJobSettings, LOCAL_CONF, ["train.slimming_l1=1e-4",
+                                                          "train.learning_rate=2E-2"])
+    assert settings.train.slimming_l1 == 1e-4 and settings.train.learning_rate == 0.02
 
 
 def test_defaults_are_valid_and_sections_check_themselves():
