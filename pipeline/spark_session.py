@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -118,10 +119,43 @@ def get_spark(
         builder = builder.config(f"spark.executorEnv.{key}", value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LOTTERY_SPARK_LOG_LEVEL", "WARN"))
+    if not getattr(spark.sparkContext, "_lottery_versions_logged", False):
+        log_spark_versions(spark)
+        spark.sparkContext._lottery_versions_logged = True  # type: ignore[attr-defined]
     if ship_package and not getattr(spark.sparkContext, "_lottery_package_shipped", False):
         spark.sparkContext.addPyFile(package_zip())
         spark.sparkContext._lottery_package_shipped = True  # type: ignore[attr-defined]
     return spark
+
+
+def spark_versions(spark: SparkSession) -> tuple[str, str]:
+    """(the Python PySpark's version, the JVM's ``spark.version``)."""
+    import pyspark
+
+    return pyspark.__version__, spark.sparkContext.version
+
+
+def version_mismatch(python: str, jvm: str) -> str | None:
+    """A warning when the Python PySpark and the JVM are different Spark releases (a
+    vendor suffix such as EMR's ``-amzn-1`` is ignored), else None."""
+    if _release(python) == _release(jvm):
+        return None
+    return (f"PySpark {python} (Python) drives Spark {jvm} (JVM): different releases. On "
+            "Dataproc and EMR the cluster's own PySpark comes first on PYTHONPATH; if this "
+            "is not intended, check PYTHONPATH and SPARK_HOME")
+
+
+def _release(version: str) -> tuple[int, ...]:
+    match = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", version)
+    return tuple(int(g) for g in match.groups() if g is not None) if match else ()
+
+
+def log_spark_versions(spark: SparkSession) -> None:
+    python, jvm = spark_versions(spark)
+    log.info("Spark: PySpark %s in Python, Spark %s in the JVM", python, jvm)
+    warning = version_mismatch(python, jvm)
+    if warning:
+        log.warning("%s", warning)
 
 
 def default_parallelism(spark: SparkSession) -> int:

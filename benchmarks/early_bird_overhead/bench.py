@@ -37,7 +37,8 @@ def _dense_seconds(spark, dataset: str, tracked: bool, epochs: int, tag: str  # 
     from pipeline.experiment.run_dir import RunDirectory
 
     settings = run_settings(dataset, f"bench-eb-{tag}", [
-        f"train.epochs={epochs}", f"early_bird.enabled={str(tracked).lower()}",
+        f"train.epochs={epochs}", "rewind.epochs=[0]",
+        f"early_bird.enabled={str(tracked).lower()}",
         f"run.output={WORK_DIR / 'early-bird-runs' / tag}"])
     shutil.rmtree(WORK_DIR / "early-bird-runs" / tag, ignore_errors=True)
     facts = preflight(settings)

@@ -50,14 +50,25 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def find_spark_class(python: str) -> str:
-    """``spark-class`` next to the interpreter (the venv's pyspark), else on PATH."""
-    candidate = Path(python).parent / "spark-class"
+def installed_spark_home() -> str | None:
+    """``SPARK_HOME`` when it names a Spark install (one with ``bin/spark-class``)."""
+    home = os.environ.get("SPARK_HOME")
+    return home if home and (Path(home) / "bin" / "spark-class").is_file() else None
+
+
+def spark_script(name: str, python: str) -> str:
+    """Spark's ``bin/<name>`` (spark-class, spark-submit): the install in ``SPARK_HOME`` when
+    it is set (a cluster's own Spark, as on Dataproc and EMR), else the one next to the
+    interpreter (the venv's pyspark), else the one on PATH."""
+    home = installed_spark_home()
+    if home:
+        return str(Path(home) / "bin" / name)
+    candidate = Path(python).parent / name
     if candidate.is_file():
         return str(candidate)
-    found = shutil.which("spark-class")
+    found = shutil.which(name)
     if found is None:
-        raise ClusterError(f"spark-class not found next to {python} or on PATH; "
+        raise ClusterError(f"{name} not found in SPARK_HOME, next to {python} or on PATH; "
                            "install pyspark into the project's environment")
     return found
 
@@ -205,13 +216,15 @@ class StandaloneCluster:
             SPARK_DAEMON_MEMORY=env.get("SPARK_DAEMON_MEMORY", "512m"),
             TF_CPP_MIN_LOG_LEVEL=env.get("TF_CPP_MIN_LOG_LEVEL", "3"),
         )
+        if installed_spark_home():
+            env["SPARK_HOME"] = installed_spark_home()  # the install the daemons run from
         env.update(self.extra_env)
         return env
 
     def _launch(self, name: str, args: list[str], port: int,
                 env: Mapping[str, str] | None = None) -> ClusterProcess:
         log = self.log_dir / f"{name}.log"
-        command = [find_spark_class(self.python), *args]
+        command = [spark_script("spark-class", self.python), *args]
         with open(log, "ab") as out:
             out.write(f"$ {shlex.join(command)}\n".encode())
             out.flush()

@@ -43,9 +43,11 @@ def train_cell_data_parallel(
     groups = DatasetSplit.of(ctx.train_url).row_groups()
     history = []
     for epoch in cell_epochs(ctx, cell):
-        stats = train_epoch(sc, spark_model, procedure, groups, epoch)
+        stats = train_epoch(sc, spark_model, procedure, groups, epoch,
+                            label=f"cell {cell.name} epoch {epoch}")
         result = evaluate_distributed(sc, ctx.spec, model.get_weights(), ctx.val_url,
-                                      eval_shards(spark, run), ctx.eval_batch_size)
+                                      eval_shards(spark, run), ctx.eval_batch_size,
+                                      description=f"eval {cell.name} epoch {epoch}")
         history.append(epoch_entry(ctx, procedure, stats, result))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
                        time.monotonic() - start)

@@ -187,7 +187,8 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                                 round_hook(tracker, epoch, spark_model, model))
             result = evaluate_distributed(sc, spec, model.get_weights(), facts.val_url,
                                           shards=eval_shards(spark, run),
-                                          batch_size=s.eval.batch_size)
+                                          batch_size=s.eval.batch_size,
+                                          description=f"eval dense epoch {epoch}")
             meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step,
                     "workers": n_workers}
             save_checkpoint(store, spark_model.optimizer_state, run.dense_optimizer(epoch),

@@ -64,11 +64,17 @@ def make_spark_model(
 def train_epoch(
     sc, spark_model: RoundSparkModel, procedure: TrainingProcedure,  # noqa: ANN001
     groups: list[RowSlice], epoch: int, after_round: Callable[[int, int], None] | None = None,
+    label: str | None = None,
 ) -> EpochStats:
     """Train epoch ``epoch`` (1-based) over all rounds; the master model holds the result
-    (and, when ``after_round(index, rounds)`` runs, the result of each round so far)."""
+    (and, when ``after_round(index, rounds)`` runs, the result of each round so far). Each
+    round's Spark job is described in the UI as ``<label> round i/n`` (label: ``dense epoch
+    E``)."""
+    label = label or f"dense epoch {epoch}"
+    total = len(procedure.epoch_rounds(groups, epoch))
 
     def fit_round(shares: list[Share], epoch: int, index: int) -> RoundResult:
+        sc.setJobDescription(f"{label} round {index + 1}/{total}")
         records = functools.partial(
             share_records, num_classes=procedure.num_classes,
             image_size=procedure.spec.image_size, flip_seed=procedure.flip_seed(epoch, index))

@@ -120,8 +120,12 @@ def _evaluate_partition(
 def evaluate_distributed(
     sc, spec: ModelSpec, weights: list[np.ndarray], split_url: str,  # noqa: ANN001
     shards: int, batch_size: int, groups: Sequence[RowSlice] | None = None,
+    description: str | None = None,
 ) -> EvalResult:
-    """Evaluate ``weights`` on ``split_url`` with up to ``shards`` Spark tasks."""
+    """Evaluate ``weights`` on ``split_url`` with up to ``shards`` Spark tasks, its Spark
+    job named ``description`` in the UI."""
+    if description:
+        sc.setJobDescription(description)
     shares = eval_shares(split_url, groups, max(1, shards))
     broadcast = sc.broadcast(weights)
     try:

@@ -4,6 +4,7 @@ spark-submit: ingest, the main job, and proof that executors run the shipped pac
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -102,10 +103,11 @@ WHERE_IS_PIPELINE = """
 
     def where(_):
         import pipeline
+        import pyspark
         from pyspark import SparkFiles
 
         return [{{"file": pipeline.__file__, "root": SparkFiles.getRootDirectory(),
-                  "cwd": os.getcwd(), "path": sys.path[:4]}}]
+                  "cwd": os.getcwd(), "path": sys.path[:4], "pyspark": pyspark.__version__}}]
 
 
     # The prune job passes its run.master default; the submitted --master must win.
@@ -113,6 +115,9 @@ WHERE_IS_PIPELINE = """
     rows = spark.sparkContext.parallelize(range(4), 4).mapPartitions(where).collect()
     print("EXECUTORS " + json.dumps(rows))
     print("MASTER " + spark.sparkContext.master)
+    import pyspark
+
+    print("SPARK " + json.dumps([pyspark.__version__, spark.sparkContext.version]))
     spark.stop()
 """
 
@@ -127,6 +132,12 @@ def test_executors_import_the_shipped_package(standalone_cluster, submit_cwd):  
     assert len(rows) == 4
     assert f"MASTER {standalone_cluster.master_url}" in proc.stdout.splitlines()
     workers = {str(standalone_cluster.worker_dir(i)) for i in range(2)}
+    # one Spark release in the driver's Python, the JVM and every executor's Python
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("SPARK "))
+    python, jvm = json.loads(line.removeprefix("SPARK "))
+    assert python == jvm and {row["pyspark"] for row in rows} == {python}
+    expected = os.environ.get("LOTTERY_EXPECT_SPARK")  # set by make's Spark 3.5 leg
+    assert not expected or python == expected, (python, expected)
     for row in rows:
         # pipeline/__init__.py inside the zip the driver shipped, in Spark's files directory,
         # not the editable install in the repository.

@@ -22,11 +22,11 @@ import pandas as pd
 import pytest
 
 from pipeline.cluster import StandaloneCluster
+from pipeline.cluster.standalone import installed_spark_home, spark_script
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = REPO / ".venv" / "bin"
 PYTHON = VENV_BIN / "python" if (VENV_BIN / "python").exists() else Path(sys.executable)
-SPARK_SUBMIT = PYTHON.parent / "spark-submit"
 LOCAL_CONF = REPO / "conf" / "local.yaml"
 
 SUBMIT_TIMEOUT_S = 900.0
@@ -70,6 +70,8 @@ def submit_env(cwd: Path) -> dict[str, str]:
     # Temporaries of a killed driver (the shipped zip, Spark's dirs) stay in the test's tree.
     tmp = cwd / "scratch" / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
+    if installed_spark_home():
+        env["SPARK_HOME"] = installed_spark_home()  # the cluster's own Spark
     env.update(PYSPARK_PYTHON=str(PYTHON), PYSPARK_DRIVER_PYTHON=str(PYTHON), TMPDIR=str(tmp),
                TF_CPP_MIN_LOG_LEVEL="3", SPARK_LOCAL_IP="127.0.0.1")
     return env
@@ -79,7 +81,7 @@ def submit_command(cluster: StandaloneCluster, script: str | Path, args: Sequenc
                    cwd: Path, conf: Mapping[str, str] | None = None) -> list[str]:
     """``spark-submit --master <cluster> --conf ... <repo>/jobs/<script> args``."""
     path = Path(script) if Path(script).is_absolute() else REPO / "jobs" / script
-    command = [str(SPARK_SUBMIT), "--master", cluster.master_url]
+    command = [spark_script("spark-submit", str(PYTHON)), "--master", cluster.master_url]
     conf = {"spark.local.dir": str(cwd / "scratch" / "spark"), **(conf or {})}
     for key, value in submit_conf(cluster, conf).items():
         command += ["--conf", f"{key}={value}"]
