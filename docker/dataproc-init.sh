@@ -67,7 +67,7 @@ find_python() {
 }
 
 main() {
-  local source python archive
+  local source python archive pins
   source="$(metadata lottery-spark-source)"
   if [[ "${source}" != gs://* ]]; then
     echo "dataproc-init: metadata lottery-spark-source must be a gs:// URL," \
@@ -83,7 +83,10 @@ main() {
   rm -f "${archive}"
 
   "${python}" -m venv --clear "${VENV}"
-  "${VENV}/bin/pip" install --no-cache-dir "${PINS[@]}"
+  # shellcheck source=node-pins.sh
+  source "${APP_HOME}/docker/node-pins.sh"
+  mapfile -t pins < <(node_pins "${PINS[@]}")
+  "${VENV}/bin/pip" install --no-cache-dir "${pins[@]}"
   "${VENV}/bin/pip" install --no-cache-dir --no-deps "${APP_HOME}"
   "${VENV}/bin/pip" check
 

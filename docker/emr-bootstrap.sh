@@ -40,7 +40,7 @@ readonly PINS=(
 )
 
 main() {
-  local source="${1:-}" archive
+  local source="${1:-}" archive pins
   if [[ "${source}" != s3://* ]]; then
     echo "emr-bootstrap: usage: emr-bootstrap.sh s3://BUCKET/PATH/lottery-spark.tar.gz" >&2
     exit 1
@@ -61,7 +61,10 @@ main() {
   rm -f "${archive}"
 
   python3.11 -m venv --clear "${VENV}"
-  "${VENV}/bin/pip" install --no-cache-dir "${PINS[@]}"
+  # shellcheck source=node-pins.sh
+  source "${APP_HOME}/docker/node-pins.sh"
+  mapfile -t pins < <(node_pins "${PINS[@]}")
+  "${VENV}/bin/pip" install --no-cache-dir "${pins[@]}"
   "${VENV}/bin/pip" install --no-cache-dir --no-deps "${APP_HOME}"
   "${VENV}/bin/pip" check
 

@@ -20,6 +20,22 @@ log = logging.getLogger(__name__)
 _configured: dict[str, Any] | None = None
 
 
+class GPUUnavailable(RuntimeError):
+    """Spark assigned this task a GPU that TensorFlow cannot use."""
+
+
+def gpu_unavailable_reason(built_with_cuda: bool, visible: int, addresses: list[str]) -> str:
+    """One line: which GPU the task was given and why TensorFlow does not see it."""
+    given = ",".join(addresses)
+    if not built_with_cuda:
+        why = ("this TensorFlow is built without CUDA (a CPU wheel); install "
+               "tensorflow[and-cuda] on GPU nodes")
+    else:
+        why = (f"CUDA opened {visible} of them (check nvidia-smi, the driver and the CUDA "
+               "libraries on this node)")
+    return f"task was assigned GPU {given} but TensorFlow sees {visible} GPU(s): {why}"
+
+
 def assigned_gpu_addresses() -> list[str]:
     """GPU addresses Spark gave the running task (empty outside a task or without GPUs)."""
     try:
@@ -65,6 +81,12 @@ def configure_task_devices(mixed_precision: bool = False) -> dict[str, Any]:
     addresses = assigned_gpu_addresses()
     if _configured is not None and _configured["gpus"] == addresses:
         return _configured
+    if _configured is not None and _configured["gpus"]:
+        # CUDA_VISIBLE_DEVICES is read once, when TensorFlow first opens the GPUs
+        raise GPUUnavailable(
+            f"Python worker reused with GPU {','.join(addresses) or 'none'} after TensorFlow "
+            f"opened GPU {','.join(_configured['gpus'])}: give each executor one GPU "
+            "(spark.executor.resource.gpu.amount=1) or set spark.python.worker.reuse=false")
     os.environ.update(device_environment(addresses))
     import tensorflow as tf
 
@@ -76,6 +98,9 @@ def configure_task_devices(mixed_precision: bool = False) -> dict[str, Any]:
     except RuntimeError:
         pass  # TensorFlow already initialized in this reused worker; keep its pools
     gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) < len(addresses):
+        raise GPUUnavailable(gpu_unavailable_reason(tf.test.is_built_with_cuda(), len(gpus),
+                                                    addresses))
     for gpu in gpus:
         try:
             tf.config.experimental.set_memory_growth(gpu, True)
@@ -86,9 +111,6 @@ def configure_task_devices(mixed_precision: bool = False) -> dict[str, Any]:
         import keras
 
         keras.mixed_precision.set_global_policy("mixed_float16")
-    if _configured is not None and _configured["gpus"] != addresses:
-        log.warning("worker reused with new GPU addresses %s; set "
-                    "spark.python.worker.reuse=false on GPU clusters", addresses)
     _configured = {"gpus": addresses, "visible": len(gpus), "cpus": cpus,
                    "mixed_precision": use_mixed}
     return _configured

@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any
 
+import keras
 import numpy as np
 from elephas.spark_model import SparkModel
 from elephas.worker import SparkWorker
@@ -55,15 +56,18 @@ class RoundWorker(SparkWorker):
         from keras.models import model_from_json
         from keras.optimizers import deserialize as deserialize_optimizer
 
+        from pipeline.train.precision import json_under_global_policy
+
         key = hashlib.sha256(
             repr((self.json, self.master_optimizer, self.master_loss, self.master_metrics,
-                  sorted(self.custom_objects or {}))).encode()
+                  sorted(self.custom_objects or {}),
+                  keras.mixed_precision.global_policy().name)).encode()
         ).hexdigest()
         cached = _COMPILED.get(key)
         if cached is None:
             _COMPILED.clear()  # one model per worker: bounds memory
             optimizer = deserialize_optimizer(self.master_optimizer)
-            model = model_from_json(self.json, self.custom_objects)
+            model = model_from_json(json_under_global_policy(self.json), self.custom_objects)
             model.compile(optimizer=optimizer, loss=self.master_loss,
                           metrics=self.master_metrics)
             optimizer.build(model.trainable_variables)

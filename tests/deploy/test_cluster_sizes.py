@@ -50,12 +50,23 @@ def test_executors_fit_the_node(name: str):
     memory = _gib(props["spark.executor.memory"]) + _gib(props["spark.executor.memoryOverhead"])
     gpus = int(props["spark.executor.resource.gpu.amount"])
     task_gpus = int(props["spark.task.resource.gpu.amount"])
-    assert int(props["spark.executor.instances"]) == node.count  # one executor per node
-    assert cores <= node.vcpus, f"{name}: {cores} executor cores on {node.vcpus} vCPUs"
-    assert memory <= YARN_SHARE * node.memory_gib, (
-        f"{name}: executor memory + overhead {memory:.0f} GiB over {YARN_SHARE:.0%} of "
-        f"{node.memory_gib:.0f} GiB")
-    assert gpus <= node.gpus
+    instances = int(props["spark.executor.instances"])
+    assert instances % node.count == 0, f"{name}: executors spread evenly over the nodes"
+    per_node = instances // node.count
+    assert per_node * cores <= node.vcpus, f"{name}: {per_node} x {cores} cores on {node.vcpus}"
+    assert per_node * memory <= YARN_SHARE * node.memory_gib, (
+        f"{name}: {per_node} x {memory:.0f} GiB of executor memory + overhead over "
+        f"{YARN_SHARE:.0%} of {node.memory_gib:.0f} GiB")
+    assert per_node * gpus == node.gpus, f"{name}: every GPU of the node has its executor"
     assert cores % task_cpus == 0
     # every concurrent task gets its own GPU, and no GPU sits idle
     assert cores // task_cpus == gpus // task_gpus, (name, cores, task_cpus, gpus)
+
+
+@pytest.mark.parametrize("name", sorted(NODES))
+def test_worker_reuse_is_on_only_with_one_gpu_per_executor(name: str):
+    # a reused Python worker keeps the GPU TensorFlow opened first (pipeline/train/devices.py)
+    props = load_properties(CONF / name)
+    reuse = props.get("spark.python.worker.reuse", "true") == "true"
+    gpus = int(props.get("spark.executor.resource.gpu.amount", "0"))
+    assert reuse == (gpus <= 1), (name, reuse, gpus)

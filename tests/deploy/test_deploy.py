@@ -192,7 +192,8 @@ def test_install_scripts_pin_what_the_image_pins(path: Path) -> None:
     text = path.read_text()
     for line in text.splitlines():
         if re.search(r"pip\"? install", line):
-            assert line.rstrip().endswith(('"${PINS[@]}"', '"${APP_HOME}"')), line
+            # "${pins[@]}": PINS as node_pins gives them for this node (docker/node-pins.sh)
+            assert line.rstrip().endswith(('"${pins[@]}"', '"${APP_HOME}"')), line
     assert str(APP_HOME) in text and "spark-gpu-discovery.sh" in text
 
 
@@ -265,19 +266,12 @@ def test_cluster_properties(path: Path) -> None:
         "spark.executor.instances",
     ):
         assert key in props
-    assert props["spark.python.worker.reuse"] == "false"
     assert props["spark.dynamicAllocation.enabled"] == "false"
     assert props["spark.sql.execution.arrow.pyspark.enabled"] == "true"
     assert props["spark.pyspark.python"] == VENV_PYTHON
     assert props["spark.pyspark.driver.python"] == VENV_PYTHON
     assert props["spark.executor.resource.gpu.discoveryScript"] == DISCOVERY_PATH
-    # Concurrent tasks per executor are the same counted by cores and by GPUs: no GPU idles
-    # and no task waits for one.
-    slots_by_cpu = int(props["spark.executor.cores"]) / int(props["spark.task.cpus"])
-    slots_by_gpu = float(props["spark.executor.resource.gpu.amount"]) / float(
-        props["spark.task.resource.gpu.amount"]
-    )
-    assert slots_by_cpu == slots_by_gpu >= 1
+    # sizes against the nodes and worker reuse: tests/deploy/test_cluster_sizes.py
 
 
 @pytest.mark.parametrize("path", CLUSTER_CONFS, ids=lambda p: p.name)
@@ -390,3 +384,27 @@ def test_command_line(tmp_path: Path) -> None:
     bad = run(str(tmp_path / "missing.yaml"))
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("spark_properties: error: properties file")
+
+
+@pytest.mark.parametrize("gpu", [True, False], ids=["gpu-node", "cpu-node"])
+def test_gpu_nodes_install_tensorflow_with_cuda(tmp_path: Path, gpu: bool) -> None:
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    if gpu:
+        smi = fake_bin / "nvidia-smi"
+        smi.write_text("#!/bin/sh\necho 'GPU 0: Tesla T4 (UUID: GPU-0)'\n")
+        smi.chmod(0o755)
+    helper = DOCKER / "node-pins.sh"
+    proc = subprocess.run(
+        ["bash", "-c", f"source {helper} && node_pins tensorflow==2.19.1 numpy==1.26.4"],
+        env={"PATH": f"{fake_bin}:/usr/bin:/bin"}, capture_output=True, text=True, check=True)
+    tensorflow = "tensorflow[and-cuda]==2.19.1" if gpu else "tensorflow==2.19.1"
+    assert proc.stdout.splitlines() == [tensorflow, "numpy==1.26.4"]
+
+
+@pytest.mark.parametrize("path", INSTALL_SCRIPTS, ids=lambda p: p.name)
+def test_install_scripts_install_the_node_pins(path: Path) -> None:
+    text = path.read_text()
+    assert 'source "${APP_HOME}/docker/node-pins.sh"' in text
+    assert 'node_pins "${PINS[@]}"' in text and '"${pins[@]}"' in text
+    subprocess.run(["bash", "-n", str(path)], check=True)
