@@ -22,7 +22,7 @@ SPARK35_TESTS := tests/deploy/test_spark_session.py tests/data/test_ingest.py \
 	tests/cluster/test_cluster.py::test_prune_job_on_the_cluster \
 	tests/cluster/test_cluster.py::test_executors_import_the_shipped_package
 
-.PHONY: setup test test-fast test-spark35 test-cluster lint demo reproduce transfer-halves bench cluster-up cluster-down cluster-status clean
+.PHONY: setup test test-fast test-spark35 bench-gpu test-cluster lint demo reproduce transfer-halves bench cluster-up cluster-down cluster-status clean
 
 setup: $(STAMP)
 
@@ -72,6 +72,10 @@ transfer-halves: setup
 # (benchmarks/harness/run_all.py; one folder per benchmark under benchmarks/).
 bench: setup
 	$(PY) -m benchmarks.harness.run_all $(ARGS)
+
+# The GPU figures (benchmarks/gpu/bench.py): one line and exit 0 where there is no GPU.
+bench-gpu: setup
+	$(PY) -m benchmarks.gpu.bench --json benchmarks/results-gpu.json
 
 cluster-up: setup
 	$(PY) jobs/cluster.py up --state-dir $(CLUSTER_DIR)

@@ -157,20 +157,23 @@ def _cell_side(spark, prepared, cell) -> dict[str, Any]:  # noqa: ANN001
     }
 
 
-def _overrides(image_size: int, epochs: int) -> list[str]:
-    return ["model.name=mobilenet_v2", "model.alpha=0.35", f"model.image_size={image_size}",
-            f"train.epochs={epochs}", "prune.levels=1", "rewind.epochs=[0]", "grid.controls=[]"]
+def _overrides(image_size: int, epochs: int, alpha: float, mixed_precision: bool) -> list[str]:
+    return ["model.name=mobilenet_v2", f"model.alpha={alpha}", f"model.image_size={image_size}",
+            f"train.epochs={epochs}", "prune.levels=1", "rewind.epochs=[0]", "grid.controls=[]",
+            f"train.mixed_precision={str(mixed_precision).lower()}"]
 
 
 def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[int, int] = (1, 4),
-        repetitions: int = 5) -> list[dict[str, Any]]:
+        repetitions: int = 5, alpha: float = 0.35, mixed_precision: bool = False
+        ) -> list[dict[str, Any]]:
     """Measure ``cell_vs_keras``; returns a one-element list."""
     short, long = epochs
     if not 1 <= short < long:
         raise ValueError(f"epochs must be (short, long) with 1 <= short < long, got {epochs}")
     tree = make_tree(train, val, seed=4, width=SOURCE_SIDE, height=SOURCE_SIDE)
     dataset = ensure_dataset(tree, image_size)
-    settings = {e: run_settings(dataset, "bench-cell", _overrides(image_size, e))
+    settings = {e: run_settings(dataset, "bench-cell",
+                                _overrides(image_size, e, alpha, mixed_precision))
                 for e in epochs}
     spark = job_session(settings[long], MASTER)
     sides = (f"cell_{short}", f"cell_{long}", "keras")

@@ -61,19 +61,21 @@ def _compile(model: keras.Model) -> keras.Model:
     return model
 
 
-def _variants() -> tuple[dict[str, Callable[[], None]], dict[str, int]]:
+def _variants(inputs: dict) -> tuple[dict[str, Callable[[], None]], dict[str, int]]:
     rng = np.random.default_rng(0)
-    size, batch = INPUTS["image_size"], INPUTS["batch_size"]
+    size, batch = inputs["image_size"], inputs["batch_size"]
     x = rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
-    y = rng.integers(0, INPUTS["classes"], batch).astype("int32")
+    y = rng.integers(0, inputs["classes"], batch).astype("int32")
+    if inputs.get("mixed_precision"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
 
     def build() -> keras.Model:
-        return create_model("mobilenet_v2", image_size=size, classes=INPUTS["classes"],
-                            alpha=INPUTS["alpha"], seed=0)
+        return create_model("mobilenet_v2", image_size=size, classes=inputs["classes"],
+                            alpha=inputs["alpha"], seed=0)
 
     dense = _compile(build())
     ours = to_masked(build())
-    masks = {layer.name: rng.random(tuple(layer.kernel.shape)) < INPUTS["density"]
+    masks = {layer.name: rng.random(tuple(layer.kernel.shape)) < inputs["density"]
              for layer in masked_layers(ours)}
     set_masks(ours, masks)
     _compile(ours)
@@ -111,9 +113,12 @@ def _rounds(steps: dict[str, Callable[[], None]], rounds: int, offset: int
     return times
 
 
-def run(repetitions: int = 5, steps_per_repetition: int = 40, warmup: int = 3) -> list[dict]:
-    """Time the three variants and return the two result dicts."""
-    steps, extra = _variants()
+def run(repetitions: int = 5, steps_per_repetition: int = 40, warmup: int = 3,
+        inputs: dict | None = None) -> list[dict]:
+    """Time the three variants and return the two result dicts (``inputs``: the model,
+    batch and precision, :data:`INPUTS` by default)."""
+    inputs = {**INPUTS, **(inputs or {})}
+    steps, extra = _variants(inputs)
     _rounds(steps, warmup, 0)
     median = statistics.median
     step: dict[str, list[float]] = {name: [] for name in steps}  # median step, per repetition
@@ -126,7 +131,7 @@ def run(repetitions: int = 5, steps_per_repetition: int = 40, warmup: int = 3) -
             cost[name].append(median(a - b for a, b in zip(times[name], times["dense"],
                                                                strict=True)))
     ms = 1e3
-    inputs = {**INPUTS, **extra, "rounds_per_repetition": steps_per_repetition,
+    inputs = {**inputs, **extra, "rounds_per_repetition": steps_per_repetition,
               "warmup_rounds": warmup,
               "step_ms": {name: [round(t * ms, 2) for t in values]
                           for name, values in step.items()},

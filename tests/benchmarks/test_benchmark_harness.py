@@ -190,3 +190,18 @@ def test_partial_run_keeps_the_other_modules_results(tmp_path):
     run_all.run_all([failing], quick=False, out_dir=out)
     assert {r["name"] for r in json.loads((out / "results.json").read_text())["results"]} == {
         "fake_a"}
+
+
+def test_bench_gpu_without_a_gpu_says_so_and_succeeds():
+    import subprocess
+    import sys
+
+    from benchmarks.gpu.bench import visible_gpus
+
+    if visible_gpus():
+        pytest.skip("a GPU is visible: make bench-gpu would measure")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu.bench"], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == ("bench-gpu: TensorFlow sees no GPU on this machine; "
+                                   "nothing measured")

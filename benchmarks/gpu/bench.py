@@ -1,0 +1,64 @@
+"""``make bench-gpu``: the figures that need a GPU, at the ImageNet model size.
+
+MobileNetV2 α 1.0 at 224×224, mixed precision (``mixed_float16``):
+
+* ``gpu_masking_overhead``: a masked training step / a dense one on the GPU (the
+  ``masking_overhead`` benchmark at this size, batch 64, 1,000 classes). Lower is better;
+  target 1.05.
+* ``gpu_cell_vs_keras``: a grid cell's training images/s reading the ingested dataset in its
+  Spark task / plain Keras ``fit`` on the same images already in memory, same batch (the
+  ``cell_vs_keras`` benchmark at this size). Higher is better; target 0.8.
+
+On a machine where TensorFlow sees no GPU it says so in one line and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+IMAGE_SIZE, ALPHA, BATCH, CLASSES = 224, 1.0, 64, 1000
+
+
+def visible_gpus() -> list[str]:
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def renamed(result: dict[str, Any], name: str, target: float) -> dict[str, Any]:
+    return {**result, "name": name, "target": target}
+
+
+def run(repetitions: int = 3) -> list[dict[str, Any]]:
+    from benchmarks.cell_vs_keras import bench as cell_vs_keras
+    from benchmarks.masking_overhead import bench as masking_overhead
+
+    masked = masking_overhead.run(
+        repetitions=repetitions, steps_per_repetition=20,
+        inputs={"alpha": ALPHA, "image_size": IMAGE_SIZE, "classes": CLASSES,
+                "batch_size": BATCH, "mixed_precision": True, "gpus": visible_gpus()})
+    step = next(r for r in masked if r["name"] == "masking_overhead")
+    cell = cell_vs_keras.run(train=4096, val=256, image_size=IMAGE_SIZE, epochs=(1, 3),
+                             repetitions=repetitions, alpha=ALPHA, mixed_precision=True)[0]
+    return [renamed(step, "gpu_masking_overhead", 1.05),
+            renamed(cell, "gpu_cell_vs_keras", 0.8)]
+
+
+def main() -> int:
+    gpus = visible_gpus()
+    if not gpus:
+        print("bench-gpu: TensorFlow sees no GPU on this machine; nothing measured")
+        return 0
+    print(f"bench-gpu: {', '.join(gpus)}", flush=True)
+    from benchmarks.harness.common import bench_main
+
+    bench_main(run, {"repetitions": 1})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
