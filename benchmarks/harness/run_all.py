@@ -79,6 +79,7 @@ BENCHMARKS = (
     _bench("grid_speedup", "grid_speedup_vs_ideal"),
     _bench("cell_vs_keras", "cell_vs_keras"),
     _bench("early_bird_overhead", "early_bird_overhead"),
+    _bench("worker_reuse", "worker_reuse_round_overhead"),
 )
 
 
