@@ -28,6 +28,7 @@ from pipeline.deploy.spark_properties import (
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
 DOCKERFILES = {"cpu": DOCKER / "Dockerfile", "gpu": DOCKER / "Dockerfile.gpu"}
+SERVERLESS = DOCKER / "Dockerfile.serverless"
 INSTALL_SCRIPTS = [DOCKER / "dataproc-init.sh", DOCKER / "emr-bootstrap.sh"]
 DISCOVERY = DOCKER / "spark-gpu-discovery.sh"
 CLUSTER_CONFS = [ROOT / "conf" / "dataproc.yaml", ROOT / "conf" / "emr.yaml"]
@@ -97,8 +98,10 @@ def script_pins(path: Path) -> list[str]:
     return match.group(1).split()
 
 
-def check_pins(pins: list[str], where: str) -> dict[str, Requirement]:
-    """Every pin is ``==``, satisfies pyproject, equals its exact pins; all deps covered."""
+def check_pins(pins: list[str], where: str, absent: frozenset[str] = frozenset()
+               ) -> dict[str, Requirement]:
+    """Every pin is ``==``, satisfies pyproject, equals its exact pins; all deps covered
+    but ``absent`` (which must not be pinned)."""
     project = project_requirements()
     checked: dict[str, Requirement] = {}
     for text in pins:
@@ -117,8 +120,9 @@ def check_pins(pins: list[str], where: str) -> dict[str, Requirement]:
                 assert version == spec.version, f"{where}: {text} but pyproject pins {wanted}"
         assert name not in checked, f"{where}: {req.name} installed twice"
         checked[name] = req
-    missing = sorted(set(project) - set(checked))
+    missing = sorted(set(project) - set(checked) - absent)
     assert not missing, f"{where}: dependencies not installed: {missing}"
+    assert not absent & set(checked), f"{where}: installs {sorted(absent & set(checked))}"
     return checked
 
 
@@ -408,3 +412,25 @@ def test_install_scripts_install_the_node_pins(path: Path) -> None:
     assert 'source "${APP_HOME}/docker/node-pins.sh"' in text
     assert 'node_pins "${PINS[@]}"' in text and '"${pins[@]}"' in text
     subprocess.run(["bash", "-n", str(path)], check=True)
+
+
+def test_the_serverless_image_has_no_spark_and_no_jdk() -> None:
+    from importlib.metadata import requires
+
+    parser = parse_dockerfile(SERVERLESS)
+    args = [a for found in pip_install_args(parser) for a in found
+            if not a.startswith("-") and a != "."]
+    pinned = [a for a in args if "==" in a]
+    image = check_pins(pinned, SERVERLESS.name, absent=frozenset({"pyspark"}))
+    cpu = versions(check_pins(dockerfile_pins(parse_dockerfile(DOCKERFILES["cpu"])),
+                              "Dockerfile"))
+    assert versions(image) == {k: v for k, v in cpu.items() if k != "pyspark"}
+    # what elephas and petastorm need besides pyspark, installed on their own
+    needed = {canonicalize_name(Requirement(r).name) for dist in ("elephas", "petastorm")
+              for r in requires(dist) or [] if "extra ==" not in r}
+    unpinned = {canonicalize_name(a) for a in args if "==" not in a}
+    assert unpinned == needed - set(image) - {"pyspark"}, sorted(needed - set(image))
+    assert not {p for p in apt_packages(parser) if "jdk" in p or "jre" in p or "java" in p}
+    assert "spark" not in parser.baseimage and "jdk" not in parser.baseimage
+    assert not any("JAVA_HOME" in env for env in instructions(parser, "ENV"))
+    assert instructions(parser, "USER")[-1] == "1099:1099"
