@@ -1,9 +1,16 @@
 """Artifact store over URLs: plain paths, ``file://``, ``hdfs://``, ``gs://`` and ``s3://``.
 
-All I/O goes through :mod:`pyarrow.fs`. Writes are atomic: on file systems with a real
-rename (local, HDFS) the bytes go to a hidden temporary name beside the target and are then
-moved into place; on object stores (GCS, S3) an object only becomes visible once its upload
-completes, so a direct write is already atomic. A reader therefore never sees half a file.
+All I/O goes through :mod:`pyarrow.fs`; object stores through the fsspec implementations
+(s3fs, gcsfs) that Petastorm reads them with, wrapped as a pyarrow file system, so that
+endpoints and credentials come from the variables and files users already set
+(``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``STORAGE_EMULATOR_HOST``, application default
+credentials; pyarrow 14's own S3 and GCS clients ignore the endpoint variables). Listings
+are never cached: executors and the driver write the same run directory.
+
+Writes are atomic: on file systems with a real rename (local, HDFS) the bytes go to a
+hidden temporary name beside the target and are then moved into place; on object stores
+(GCS, S3) an object only becomes visible once its upload completes, so a direct write is
+already atomic. A reader therefore never sees half a file.
 """
 
 from __future__ import annotations
@@ -21,6 +28,15 @@ import pyarrow.fs as pafs
 
 OBJECT_STORE_SCHEMES = ("gs", "gcs", "s3", "s3a")
 COMPLETE_MARKER = "_COMPLETE"
+
+
+def _object_store(url: str) -> tuple[pafs.FileSystem, str]:
+    import fsspec
+
+    scheme, path = url.split("://", 1)
+    protocol = "gcs" if scheme in ("gs", "gcs") else "s3"
+    fs = fsspec.filesystem(protocol, use_listings_cache=False)
+    return pafs.PyFileSystem(pafs.FSSpecHandler(fs)), path.rstrip("/")
 
 
 class StoreError(OSError):
@@ -63,7 +79,10 @@ class ArtifactStore:
         self.root = normalize_url(root)
         self.scheme = _scheme(self.root)
         try:
-            self.fs, self._root_path = pafs.FileSystem.from_uri(self.root)
+            if self.scheme in OBJECT_STORE_SCHEMES:
+                self.fs, self._root_path = _object_store(self.root)
+            else:
+                self.fs, self._root_path = pafs.FileSystem.from_uri(self.root)
         except Exception as exc:  # pyarrow raises several types for bad URIs
             raise StoreError(f"cannot open artifact store {self.root}: {exc}") from exc
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# fake-gcs-server (tests/objectstore/) has no gRPC storage-control API: gcsfs must not ask it
+# for the bucket layout (read when gcsfs is imported), and google-auth must not probe the
+# GCE metadata server. Every process the tests start inherits both.
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+os.environ.setdefault("NO_GCE_CHECK", "true")
 
 
 @pytest.fixture(scope="session")
