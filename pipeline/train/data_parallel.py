@@ -71,10 +71,11 @@ def train_epoch(
     round's Spark job is described in the UI as ``<label> round i/n`` (label: ``dense epoch
     E``)."""
     label = label or f"dense epoch {epoch}"
-    total = len(procedure.epoch_rounds(groups, epoch))
+
+    def describe(index: int, rounds: int) -> None:
+        sc.setJobDescription(f"{label} round {index + 1}/{rounds}")
 
     def fit_round(shares: list[Share], epoch: int, index: int) -> RoundResult:
-        sc.setJobDescription(f"{label} round {index + 1}/{total}")
         records = functools.partial(
             share_records, num_classes=procedure.num_classes,
             image_size=procedure.spec.image_size, flip_seed=procedure.flip_seed(epoch, index))
@@ -84,4 +85,4 @@ def train_epoch(
                                      mixed_precision=procedure.mixed_precision)
 
     return run_epoch(procedure, groups, epoch, fit_round, lambda: spark_model.global_step,
-                     after_round)
+                     after_round, describe)

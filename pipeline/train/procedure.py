@@ -131,16 +131,20 @@ FitRound = Callable[[list[Share], int, int], RoundResult]
 
 def run_epoch(procedure: TrainingProcedure, groups: Sequence[RowSlice], epoch: int,
               fit_round: FitRound, global_step: Callable[[], int],
-              after_round: Callable[[int, int], None] | None = None) -> EpochStats:
+              after_round: Callable[[int, int], None] | None = None,
+              before_round: Callable[[int, int], None] | None = None) -> EpochStats:
     """Epoch ``epoch`` (1-based) round by round: ``fit_round(shares, epoch, index)`` trains
     one round in whichever execution; ``global_step()`` reads the optimizer's counter;
-    ``after_round(index, rounds)`` runs on the driver after each round."""
+    ``before_round(index, rounds)`` and ``after_round(index, rounds)`` run on the driver
+    around each round."""
     rounds = procedure.epoch_rounds(groups, epoch)
     progress = Progress(f"epoch {epoch} round", len(rounds), log)
     start, first_step = time.monotonic(), global_step()
     images, loss_sum, acc_sum, overhead = 0, 0.0, 0.0, 0.0
     round_seconds = []
     for index, shares in enumerate(rounds):
+        if before_round is not None:
+            before_round(index, len(rounds))
         result = fit_round(shares, epoch, index)
         images += result.images
         loss_sum += result.loss * result.images
