@@ -69,6 +69,12 @@ class ModelSettings:
 class TrainSettings:
     epochs: int = setting(2, "epochs of dense training (and of each grid cell)")
     batch_size: int = setting(64, "batch size per worker / per grid task")
+    micro_batch_size: int = setting(
+        0, "images per forward/backward pass when a batch does not fit one device: each "
+        "optimizer step accumulates batch_size/micro_batch_size passes (Keras "
+        "gradient_accumulation_steps); 0 = the whole batch, or on GPU executors the largest "
+        "divisor of batch_size that the memory estimate fits in their GPUs"
+    )
     optimizer: Literal["sgd", "rmsprop", "adam"] = setting("sgd", "sgd, rmsprop or adam")
     learning_rate: float = setting(0.05, "peak learning rate")
     momentum: float = setting(0.9, "momentum (sgd, rmsprop)")
@@ -91,11 +97,21 @@ class TrainSettings:
         "there), in the loss of the dense run and of every cell alike"
     )
 
+    @property
+    def accumulation_steps(self) -> int:
+        """Passes per optimizer step: 1, or batch_size / micro_batch_size."""
+        return self.batch_size // self.micro_batch_size if self.micro_batch_size else 1
+
     def __post_init__(self) -> None:
         check_choices(self)
         require(self.slimming_l1 >= 0, "slimming_l1", f"must be 0 or more, got {self.slimming_l1}")
         require(self.epochs >= 1, "epochs", f"must be at least 1, got {self.epochs}")
         require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+        require(self.micro_batch_size == 0 or (
+            0 < self.micro_batch_size <= self.batch_size
+            and self.batch_size % self.micro_batch_size == 0), "micro_batch_size",
+            f"must be 0 or a divisor of train.batch_size {self.batch_size}, got "
+            f"{self.micro_batch_size}")
         require(self.learning_rate > 0, "learning_rate", "must be positive")
         require(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
 

@@ -56,7 +56,7 @@ def make_spark_model(
     a rewound one)."""
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     spark_model = RoundSparkModel(model, custom_objects=procedure.spec.custom_objects,
-                                  batch_size=procedure.batch_size)
+                                  batch_size=procedure.pass_batch_size)
     spark_model.optimizer_state = optimizer_state
     return spark_model
 

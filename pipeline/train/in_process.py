@@ -86,7 +86,8 @@ class InProcessRounds:
             x, y = self._read(share, flip_seed)
             outcomes.append(train_share(
                 self.model, self.optimizer, base, self.optimizer_state, x, y,
-                self.procedure.batch_size, seed, share_index, self.procedure.deterministic))
+                self.procedure.pass_batch_size, seed, share_index,
+                self.procedure.deterministic))
         weights, self.optimizer_state, loss, accuracy = average_round(base, outcomes)
         self.model.set_weights(weights)
         return RoundResult(images=sum(o["images"] for o in outcomes), tasks=len(outcomes),

@@ -42,26 +42,27 @@ def train_share(
     """A replica's round: start from ``weights`` and ``optimizer_state`` (None: fresh), train
     one pass over its share, return the weight deltas and the optimizer's variables.
 
+    ``batch_size`` is the images of one forward/backward pass: the procedure's batch, or its
+    micro-batch when ``optimizer`` accumulates that many passes into each step. Consecutive
+    passes then make up the step's batch, so a step sees the same images either way.
+
     The job's models have no random ops in their train step (no dropout), so a share needs
     no seed of its own: its batch order is drawn from ``seed`` and ``share``. Reseeding
     TensorFlow here would retrace the train step for every share.
     """
-    import keras
-
     from pipeline.seeding import use_op_determinism
+    from pipeline.train.optimizer_state import load_state, read_state
 
     use_op_determinism(deterministic)
     model.set_weights(weights)
-    for i, var in enumerate(optimizer.variables):
-        var.assign(optimizer_state[i] if optimizer_state is not None
-                   else np.zeros(var.shape, var.dtype))
+    load_state(optimizer, optimizer_state)
     start = time.monotonic()
     history = one_pass(model, x, y, batch_size, seed, share)
     seconds = time.monotonic() - start
     after = model.get_weights()
     return {
         "deltas": [b - a for b, a in zip(weights, after, strict=True)],
-        "optimizer": [np.asarray(keras.ops.convert_to_numpy(v)) for v in optimizer.variables],
+        "optimizer": read_state(optimizer),
         "history": history,
         "images": int(x.shape[0]),
         "seconds": seconds,

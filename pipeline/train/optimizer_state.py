@@ -8,7 +8,10 @@ epoch k, with the moments of pruned weights set to zero (for RMSProp and Adam, w
 second moments at a high learning rate make the first steps too large).
 
 A state is the list of the optimizer's variables in ``optimizer.variables`` order, the
-step counter first: what the training executions carry from round to round.
+step counter first: what the training executions carry from round to round. It leaves out
+the gradient accumulators of ``train.micro_batch_size`` (zero between steps) and counts
+optimizer steps, not passes, so a state is the same whatever the micro-batch:
+:func:`load_state` and :func:`read_state` convert at the optimizer.
 """
 
 from __future__ import annotations
@@ -21,6 +24,43 @@ import numpy as np
 REWIND_OPTIMIZER = ("reset", "restore")
 
 
+ACCUMULATOR_SUFFIX = "gradient_accumulator"  # Keras' name for an accumulator slot
+
+
+def carried_variables(optimizer: keras.optimizers.Optimizer) -> list:
+    """The optimizer's variables that a state holds, in order: all but the accumulators."""
+    return [v for v in optimizer.variables if not v.name.endswith(ACCUMULATOR_SUFFIX)]
+
+
+def _passes_per_step(optimizer: keras.optimizers.Optimizer) -> int:
+    return int(optimizer.gradient_accumulation_steps or 1)
+
+
+def load_state(optimizer: keras.optimizers.Optimizer,
+               state: Sequence[np.ndarray] | None) -> None:
+    """Set ``optimizer`` to ``state`` (None: fresh) at a step boundary: accumulators zero and
+    Keras' pass counter at ``passes per step × state's step``."""
+    carried = {id(v) for v in carried_variables(optimizer)}
+    values = iter(state) if state is not None else None
+    for var in optimizer.variables:
+        if id(var) in carried and values is not None:
+            var.assign(next(values))
+        else:
+            var.assign(np.zeros(var.shape, var.dtype))
+    if state is not None:
+        counter = optimizer.variables[0]
+        counter.assign(np.asarray(state[0], counter.dtype) * _passes_per_step(optimizer))
+
+
+def read_state(optimizer: keras.optimizers.Optimizer) -> list[np.ndarray]:
+    """``optimizer``'s state, its counter in optimizer steps. A pass that Keras' loss scaling
+    skipped (non-finite gradients under mixed precision) shifts the accumulation by one
+    pass; the partial step it leaves at the end of a round is dropped here."""
+    values = [np.asarray(keras.ops.convert_to_numpy(v)) for v in carried_variables(optimizer)]
+    values[0] = np.asarray(values[0] // _passes_per_step(optimizer), values[0].dtype)
+    return values
+
+
 def _built(model: keras.Model, optimizer: keras.optimizers.Optimizer) -> None:
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
@@ -30,8 +70,9 @@ def fresh_state(model: keras.Model, optimizer: keras.optimizers.Optimizer,
                 step: int) -> list[np.ndarray]:
     """A new optimizer's variables (zero moments) with its step counter at ``step``."""
     _built(model, optimizer)
-    state = [np.zeros(v.shape, v.dtype) for v in optimizer.variables]
-    state[0] = np.asarray(step, dtype=optimizer.variables[0].dtype)
+    variables = carried_variables(optimizer)
+    state = [np.zeros(v.shape, v.dtype) for v in variables]
+    state[0] = np.asarray(step, dtype=variables[0].dtype)
     return state
 
 
@@ -43,7 +84,7 @@ def restored_state(model: keras.Model, optimizer: keras.optimizers.Optimizer,
     from pipeline.tickets import masked_layers
 
     _built(model, optimizer)
-    variables = optimizer.variables
+    variables = carried_variables(optimizer)
     if len(saved) != len(variables) or any(
             tuple(np.shape(s)) != tuple(v.shape) for s, v in zip(saved, variables, strict=True)):
         raise ValueError("rewind.optimizer=restore: the saved dense optimizer state does not "

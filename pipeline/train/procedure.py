@@ -8,7 +8,11 @@ weights and optimizer state, and the round ends with their image-weighted averag
 (workers × batch_size)`` steps of every replica; the images left over after the last whole
 global batch are skipped that epoch (a different few each epoch, since the order is
 reshuffled), so no step ever sees a partial batch and the learning-rate schedule counts
-exactly the steps taken. Preprocessing is the dataset's own (:meth:`DatasetSplit.read`).
+exactly the steps taken. Where a batch does not fit one device, ``micro_batch_size`` splits
+each step into consecutive passes whose gradients the optimizer averages (Keras gradient
+accumulation): the steps, their images and the schedule stay those of the whole batch;
+BatchNorm then normalizes over each pass's images. Preprocessing is the dataset's own
+(:meth:`DatasetSplit.read`).
 
 Two executions run it: Elephas rounds across executors (:mod:`pipeline.train.data_parallel`)
 and all replicas one after another in one process (:mod:`pipeline.train.in_process`). For
@@ -46,6 +50,7 @@ class TrainingProcedure:
     seed: int
     deterministic: bool = False
     mixed_precision: bool = False
+    micro_batch_size: int = 0  # images per pass when a step is accumulated (0: batch_size)
 
     @classmethod
     def of(cls, train, spec: ModelSpec, train_url: str, num_classes: int,  # noqa: ANN001
@@ -54,15 +59,23 @@ class TrainingProcedure:
         """The procedure of ``train`` (the job's TrainSettings) on ``workers`` replicas."""
         return cls(spec, train_url, num_classes, train_images, workers, train.batch_size,
                    train.round_images_per_worker, train.augment, seed, deterministic,
-                   train.mixed_precision)
+                   train.mixed_precision, train.micro_batch_size)
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.batch_size < 1:
             raise ValueError("workers and batch_size must be at least 1")
+        if self.micro_batch_size and self.batch_size % self.micro_batch_size:
+            raise ValueError(f"micro_batch_size {self.micro_batch_size} does not divide "
+                             f"batch_size {self.batch_size}")
         if self.steps_per_epoch < 1:
             raise ValueError(
                 f"the train split has {self.train_images} images, fewer than one global batch "
                 f"({self.workers} workers x batch {self.batch_size})")
+
+    @property
+    def pass_batch_size(self) -> int:
+        """Images of one forward/backward pass on a replica."""
+        return self.micro_batch_size or self.batch_size
 
     @property
     def global_batch(self) -> int:

@@ -3,6 +3,10 @@
 The schedule is a registered Keras object so it survives the optimizer's serialization
 into Elephas workers. Because :mod:`pipeline.train.elephas_rounds` carries the optimizer's
 ``iterations`` counter across rounds, the schedule sees the true global step everywhere.
+
+With gradient accumulation Keras calls the schedule with its count of passes, not of
+optimizer steps; ``micro_steps`` (the passes per step) turns one into the other, so an
+accumulated step gets the learning rate of the same step taken in one pass.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to ``base_lr``, then constant, cosine or exponential decay.
 
     ``cosine`` decays to ``min_lr`` at ``total_steps``; ``exponential`` multiplies by
-    ``decay_rate`` every ``decay_steps`` (the MobileNetV2 paper's 0.98 per epoch).
+    ``decay_rate`` every ``decay_steps`` (the MobileNetV2 paper's 0.98 per epoch). Steps
+    are optimizer steps; the step Keras passes is divided by ``micro_steps`` first.
     """
 
     def __init__(
@@ -32,6 +37,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         decay_rate: float = 1.0,
         decay_steps: int = 1,
         min_lr: float = 0.0,
+        micro_steps: int = 1,
     ) -> None:
         if kind not in SCHEDULE_KINDS:
             raise ValueError(f"unknown schedule {kind!r}; choose from {SCHEDULE_KINDS}")
@@ -42,8 +48,11 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
         self.decay_rate = float(decay_rate)
         self.decay_steps = max(1, int(decay_steps))
         self.min_lr = float(min_lr)
+        self.micro_steps = max(1, int(micro_steps))
 
     def __call__(self, step):  # noqa: ANN001 - Keras passes a tensor
+        if self.micro_steps > 1:
+            step = ops.floor_divide(step, self.micro_steps)
         step = ops.cast(step, "float32")
         base = ops.convert_to_tensor(self.base_lr, "float32")
         if self.kind == "constant":
@@ -70,4 +79,5 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
             "decay_rate": self.decay_rate,
             "decay_steps": self.decay_steps,
             "min_lr": self.min_lr,
+            "micro_steps": self.micro_steps,
         }
