@@ -54,10 +54,13 @@ MASTER = f"local[{WORKERS}]"
 SPARK_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": str(WORKERS)}
 
 
-def small_dataset(train: int, val: int, seed: int = 0) -> tuple[dict[str, Any], str]:
-    """An 80×80 tree of ``train`` + ``val`` images and its ingest at 64×64 (both cached)."""
-    tree = make_tree(train, val, seed=seed, width=SOURCE_SIDE, height=SOURCE_SIDE)
-    return tree, ensure_dataset(tree, IMAGE_SIZE)
+def small_dataset(train: int, val: int, seed: int = 0, image_size: int = IMAGE_SIZE
+                  ) -> tuple[dict[str, Any], str]:
+    """An 80×80 tree (larger for a larger ``image_size``) of ``train`` + ``val`` images and
+    its ingest at ``image_size`` (both cached)."""
+    side = max(SOURCE_SIDE, image_size + image_size // 4)
+    tree = make_tree(train, val, seed=seed, width=side, height=side)
+    return tree, ensure_dataset(tree, image_size)
 
 
 def _first_images(groups: list, count: int) -> list:
@@ -74,7 +77,8 @@ def _first_images(groups: list, count: int) -> list:
     return out
 
 
-def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
+def _decode_all(train_url: str, groups: list, num_classes: int,  # noqa: ANN202
+                image_size: int = IMAGE_SIZE):
     """All train images as (uint8 x, one-hot y) and seconds per image of ``DatasetSplit.read``."""
     import numpy as np
 
@@ -83,7 +87,7 @@ def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
     xs, ys = [], []
     start = time.perf_counter()
     for group in groups:
-        x, y = DatasetSplit.of(train_url).read((group,), IMAGE_SIZE)
+        x, y = DatasetSplit.of(train_url).read((group,), image_size)
         xs.append(x)
         ys.append(y)
     per_image = (time.perf_counter() - start) / sum(len(y) for y in ys)
@@ -91,9 +95,28 @@ def _decode_all(train_url: str, groups: list, num_classes: int):  # noqa: ANN202
     return np.concatenate(xs), np.eye(num_classes, dtype=np.float32)[labels], per_image
 
 
+def _fit_single(model, x, y, batch: int, on_device: bool, rep: int) -> None:  # noqa: ANN001
+    """One epoch of the baseline: ``fit`` on numpy, or steps on slices of device tensors."""
+    if not on_device:
+        model.fit(x, y, batch_size=batch, epochs=1, shuffle=True, verbose=0)
+        return
+    import numpy as np
+    import tensorflow as tf
+
+    order = np.random.default_rng(rep + 1).permutation(int(x.shape[0]))
+    for begin in range(0, len(order) - batch + 1, batch):
+        index = tf.constant(order[begin:begin + batch])
+        model.train_on_batch(tf.gather(x, index), tf.gather(y, index))
+
+
 def throughput(train: int, val: int, repetitions: int, batch_size: int,
-               images_per_task: int) -> dict[str, Any]:
-    """Per-repetition images/s of both sides, and what ``inputs`` reports."""
+               images_per_task: int, image_size: int = IMAGE_SIZE, alpha: float = 0.35,
+               workers: int = WORKERS, mixed_precision: bool = False,
+               on_device: bool = False) -> dict[str, Any]:
+    """Per-repetition images/s of both sides, and what ``inputs`` reports. ``make
+    bench-gpu`` calls it at the ImageNet model size with one worker on the GPU, and with
+    ``on_device`` the baseline's images already in GPU memory (``train_on_batch`` over
+    slices of GPU tensors, in a shuffled order, instead of ``fit`` on numpy)."""
     from pipeline.data.dataset import DatasetSplit
     from pipeline.data.readers import read_classes, split_url
     from pipeline.experiment.settings import TrainSettings
@@ -103,24 +126,37 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
     from pipeline.train.optimizers import make_loss, make_optimizer
     from pipeline.train.procedure import TrainingProcedure
 
-    if train % (WORKERS * images_per_task) or images_per_task % batch_size:
+    if train % (workers * images_per_task) or images_per_task % batch_size:
         raise ValueError("train must be a multiple of workers × images_per_task, and "
                          "images_per_task a multiple of batch_size (full batches only)")
-    tree, dataset = small_dataset(train, val)
+    if mixed_precision:
+        import keras
+
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    tree, dataset = small_dataset(train, val, image_size=image_size)
     classes = len(read_classes(dataset))
-    spec = ModelSpec("mobilenet_v2", IMAGE_SIZE, classes, alpha=0.35)
+    spec = ModelSpec("mobilenet_v2", image_size, classes, alpha=alpha)
     train_url = split_url(dataset, "train")
     groups = DatasetSplit.of(train_url).row_groups()
     images = sum(g.count for g in groups)
-    x, y, decode_per_image = _decode_all(train_url, groups, classes)
-    settings = TrainSettings(epochs=repetitions + 1, batch_size=batch_size, augment=False,
-                             round_images_per_worker=images_per_task)
-    job = TrainingProcedure(spec, train_url, classes, images, WORKERS, batch_size,
-                            images_per_task, augment=False, seed=0)
-    steps = job.steps_per_epoch
-    global_batch = batch_size * WORKERS
+    x, y, decode_per_image = _decode_all(train_url, groups, classes, image_size)
+    if on_device:
+        import tensorflow as tf
 
-    spark = get_spark("bench-distributed", master=MASTER, conf=SPARK_CONF)
+        with tf.device("/GPU:0"):
+            x, y = tf.constant(x), tf.constant(y)
+    settings = TrainSettings(epochs=repetitions + 1, batch_size=batch_size, augment=False,
+                             round_images_per_worker=images_per_task,
+                             mixed_precision=mixed_precision)
+    job = TrainingProcedure(spec, train_url, classes, images, workers, batch_size,
+                            images_per_task, augment=False, seed=0,
+                            mixed_precision=mixed_precision)
+    steps = job.steps_per_epoch
+    global_batch = batch_size * workers
+    master = f"local[{workers}]"
+
+    spark = get_spark("bench-distributed", master=master,
+                      conf={**SPARK_CONF, "spark.sql.shuffle.partitions": str(workers)})
     sc = spark.sparkContext
     spark_model = make_spark_model(spec.build(), job, make_optimizer(settings, steps),
                                    make_loss(0.0))
@@ -130,13 +166,13 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
 
     load_before = os.getloadavg()
     start = time.monotonic()
-    warm_job = dataclasses.replace(job, train_images=WORKERS * images_per_task)
-    warm = train_epoch(sc, spark_model, warm_job, _first_images(groups, WORKERS * images_per_task),
+    warm_job = dataclasses.replace(job, train_images=workers * images_per_task)
+    warm = train_epoch(sc, spark_model, warm_job, _first_images(groups, workers * images_per_task),
                        0)
     warm_distributed = time.monotonic() - start
     start = time.monotonic()
     warm_n = 2 * images_per_task
-    single.fit(x[:warm_n], y[:warm_n], batch_size=global_batch, epochs=1, verbose=0)
+    _fit_single(single, x[:warm_n], y[:warm_n], global_batch, on_device, rep=-1)
     warm_single = time.monotonic() - start
     print(f"distributed_training: warm-up {warm_distributed:.1f}s distributed "
           f"({warm.rounds} round), {warm_single:.1f}s single", flush=True)
@@ -151,7 +187,7 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
             for side in ("single", "distributed") if rep % 2 == 0 else ("distributed", "single"):
                 cpu0, t0 = cpu_seconds(), time.perf_counter()
                 if side == "single":
-                    single.fit(x, y, batch_size=global_batch, epochs=1, shuffle=True, verbose=0)
+                    _fit_single(single, x, y, global_batch, on_device, rep)
                     wall = time.perf_counter() - t0
                     base.append(images / wall)
                     figure = base[-1]
@@ -184,18 +220,22 @@ def throughput(train: int, val: int, repetitions: int, batch_size: int,
         "single": base,
         "inputs": {
             **describe(tree),
-            "image_size": IMAGE_SIZE,
-            "model": "ModelSpec('mobilenet_v2', 64, 10, alpha=0.35)",
+            "image_size": image_size,
+            "model": f"ModelSpec('mobilenet_v2', {image_size}, {classes}, alpha={alpha})",
+            "mixed_precision": mixed_precision,
             "optimizer": "TrainSettings defaults: SGD momentum 0.9, cosine schedule",
             "train_images": images,
-            "master": MASTER,
-            "workers": WORKERS,
+            "master": master,
+            "workers": workers,
             "batch_size_per_worker": batch_size,
             "single_batch_size": global_batch,
             "images_per_task": images_per_task,
             "rounds_per_epoch": epochs[0].rounds,
-            "baseline": "model.fit in the driver process over the same images, decoded to "
-            "numpy beforehand (untimed); TensorFlow default thread pools on the same 2 cores",
+            "baseline": ("train_on_batch over the same images, decoded beforehand (untimed) "
+                         "into GPU tensors" if on_device else
+                         "model.fit in the driver process over the same images, decoded to "
+                         "numpy beforehand (untimed); TensorFlow default thread pools on the "
+                         "same 2 cores"),
             "distributed_includes": "Parquet read + JPEG decode inside the tasks, broadcast, "
             "delta return and averaging, Spark scheduling",
             "warmup": f"untimed: one distributed round of the same shape ({warm_distributed:.1f}"

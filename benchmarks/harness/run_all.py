@@ -80,6 +80,7 @@ BENCHMARKS = (
     _bench("cell_vs_keras", "cell_vs_keras"),
     _bench("early_bird_overhead", "early_bird_overhead"),
     _bench("worker_reuse", "worker_reuse_round_overhead"),
+    _bench("memory_estimate", "memory_estimate_per_image"),
 )
 
 

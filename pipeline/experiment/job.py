@@ -26,6 +26,7 @@ from pipeline.experiment.dense_stage import (
 )
 from pipeline.experiment.grid import Replicate, run_grid
 from pipeline.experiment.mask_stage import policy_for
+from pipeline.experiment.micro_batch import fit_micro_batch
 from pipeline.experiment.preflight import DatasetFacts, PreflightError, preflight
 from pipeline.experiment.run_dir import RunDirectory, stage_timer
 from pipeline.experiment.run_layout import TIMINGS
@@ -114,14 +115,15 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
               spark=None) -> JobOutcome:  # noqa: ANN001
     """The stages of a run whose preflight passed: dense, masks and grid, report."""
     from pipeline.report import write_report
-    from pipeline.spark_session import get_spark
+    from pipeline.spark_session import default_parallelism, get_spark
 
     total_start = time.monotonic()
+    spark = spark or get_spark(study.app_name, master=settings.run.master,
+                               conf=session_conf(settings))
+    fit_micro_batch(settings, facts.num_classes, spark, default_parallelism(spark))
     run = RunDirectory(settings)
     log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
     run.write_settings()
-    spark = spark or get_spark(study.app_name, master=settings.run.master,
-                               conf=session_conf(settings))
 
     replicates, dense_rows, dense_seconds = [], [], 0.0
     for rep_run in run.replicates():

@@ -4,6 +4,7 @@ corrupt checkpoint; and GPU addresses handed to tasks by the cluster's scheduler
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -235,13 +236,28 @@ GPU_PROBE = """
     spark = get_spark("gpu-probe")
     rows = spark.sparkContext.parallelize(range(4), 4).map(probe).collect()
     print("GPU " + json.dumps(rows))
+    from pipeline.experiment.micro_batch import executor_gpu_memory
+    print("GPUMEM " + json.dumps(executor_gpu_memory(spark, 4)))
     spark.stop()
+"""
+
+# nvidia-smi as the executors run it for the micro-batch: GPU 0 has 16 GiB, GPU 1 15 GiB
+FAKE_NVIDIA_SMI = """#!/bin/sh
+case "$*" in
+  *"-i 0"*) echo 16384 ;;
+  *"-i 1"*) echo 15360 ;;
+  *) exit 9 ;;
+esac
 """
 
 
 def test_tasks_get_their_executors_gpu(tmp_path: Path):
     script = tmp_path / "gpu_probe.py"
     script.write_text(textwrap.dedent(GPU_PROBE.format(repo=str(REPO))))
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
+    (fake_bin / "nvidia-smi").chmod(0o755)
     gpus = {0: ["0"], 1: ["1"]}
     with StandaloneCluster(2, base_dir=tmp_path / "cluster", python=str(PYTHON),
                            worker_gpus=gpus) as cluster:
@@ -251,6 +267,7 @@ def test_tasks_get_their_executors_gpu(tmp_path: Path):
             "spark.executor.resource.gpu.amount": "1",
             "spark.task.resource.gpu.amount": "1",
             "spark.python.worker.reuse": "true",  # safe: one GPU per executor
+            "spark.executorEnv.PATH": f"{fake_bin}:{os.environ['PATH']}",
         })
         assert_ok(proc, cluster)
         worker_dirs = {i: str(cluster.worker_dir(i)) + "/" for i in gpus}
@@ -271,3 +288,7 @@ def test_tasks_get_their_executors_gpu(tmp_path: Path):
         assert address in gpus[worker], f"worker {worker} offers {gpus[worker]}: {row}"
         seen.add(address)
     assert seen == {"0", "1"}, f"both executors should have run tasks: {rows}"
+    # the micro-batch is sized for the smallest GPU any task saw
+    memory = json.loads(next(x for x in proc.stdout.splitlines()
+                             if x.startswith("GPUMEM ")).removeprefix("GPUMEM "))
+    assert memory in (15360 * 2**20, 16384 * 2**20), memory
