@@ -54,3 +54,23 @@ def test_one_shot_prunes_every_level_from_the_dense_weights(spark, sample_datase
     pruned = np.concatenate([np.abs(dense[i])[~l2[n]] for n, i in kernels.items()])
     assert kept.min() >= pruned.max()  # one global magnitude threshold over the dense weights
     assert sum(int(m.sum()) for m in l2.values()) < sum(int(m.sum()) for m in l1.values())
+
+
+def test_micro_batches_give_the_whole_batch_run(spark, sample_dataset, tmp_path):
+    """LeNet has no BatchNorm, so 4 accumulated passes of 8 are a step of 32: the dense
+    rounds (Elephas) and a cell (in its task) end where whole batches do, to float32
+    rounding, in a run directory of their own."""
+    runs = {}
+    for micro in (0, 8):
+        settings = tiny_settings(
+            sample_dataset, str(tmp_path), "model.name=lenet_300_100", "prune.levels=1",
+            "rewind.epochs=[1]", "grid.controls=[]", f"train.micro_batch_size={micro}")
+        outcome = run_prune_job(settings, spark=spark)
+        assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
+        runs[micro] = RunLayout(outcome.run_url)
+    assert runs[0].url != runs[8].url
+    whole, micro = (runs[m].replicate(0) for m in (0, 8))
+    for read in (lambda r: load_checkpoint(ArtifactStore(r.url).child("dense"), "epoch-002"),
+                 lambda r: load_checkpoint(r.cell_dir(Cell(1, 1)), "weights")):
+        for got, want in zip(read(micro), read(whole), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
