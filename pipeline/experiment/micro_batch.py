@@ -1,8 +1,8 @@
 """The micro-batch of a run on GPU executors: chosen once, on the driver, before the run
 directory is named.
 
-With ``train.micro_batch_size: 0`` on executors that have GPUs, one task per executor reads
-its GPU's memory (``nvidia-smi``), and the smallest is compared with the memory estimate
+With ``train.micro_batch_size: 0`` on executors that have GPUs, one task per task slot
+reads its GPU's memory (``nvidia-smi``), and the smallest is compared with the memory estimate
 of a ``train.batch_size`` pass (:mod:`pipeline.train.memory`). Where it does not fit, the
 setting becomes the largest divisor that does: every model of the run (the dense stage and
 each cell) then takes the same accumulated steps, and since the setting is part of the run
@@ -18,7 +18,7 @@ import subprocess
 
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.models.spec import ModelSpec
-from pipeline.train.memory import estimate_training_memory, fitting_micro_batch
+from pipeline.train.memory import GIB, estimate_training_memory, fitting_micro_batch
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +75,11 @@ def choose_micro_batch(settings: PruneJobSettings, num_classes: int,
     images = fitting_micro_batch(train.batch_size, whole, accumulating, device_bytes)
     if images == train.batch_size:
         log.info("train.micro_batch_size: whole batches: %s fit the GPUs' %.1f GiB",
-                 whole.describe(images), device_bytes / 2**30)
+                 whole.describe(images), device_bytes / GIB)
         return 0
     log.warning("train.micro_batch_size: %s do not fit the GPUs' %.1f GiB; each step "
                 "accumulates %d passes of %d images (%s)", whole.describe(train.batch_size),
-                device_bytes / 2**30, train.batch_size // images, images,
+                device_bytes / GIB, train.batch_size // images, images,
                 accumulating.describe(images))
     return images
 

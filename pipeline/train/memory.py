@@ -93,11 +93,9 @@ def fitting_micro_batch(batch_size: int, whole: TrainingMemory, accumulating: Tr
     usable = USABLE_FRACTION * device_bytes
     if whole.bytes_for(batch_size) <= usable:
         return batch_size
-    memory = accumulating
-    for images in sorted((d for d in range(1, batch_size) if batch_size % d == 0),
-                         reverse=True):
-        if memory.bytes_for(images) <= usable:
+    for images in range(batch_size - 1, 0, -1):
+        if batch_size % images == 0 and accumulating.bytes_for(images) <= usable:
             return images
-    raise ValueError(f"one image needs {memory.describe(1)}, more than {USABLE_FRACTION:.0%} "
+    raise ValueError(f"one image needs {accumulating.describe(1)}, more than {USABLE_FRACTION:.0%} "
                      f"of the device's {device_bytes / GIB:.1f} GiB; lower model.image_size "
                      "or model.alpha, or turn on train.mixed_precision")
