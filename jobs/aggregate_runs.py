@@ -4,8 +4,10 @@
 
 Each RUN_DIR is a run directory of jobs/prune_imagenet.py (local path or URL). Runs whose
 hashed settings differ other than in ``run.seed`` are refused, naming the first setting
-that differs. Writes results, summary and history tables, figures, report.md and
-runs.json (which run each replicate came from) to DIR.
+that differs; so are a run given twice (under any spelling: trailing slash, relative path,
+symlink) and runs that share a ``run.seed`` (the same replicates again): counting one
+experiment twice is pseudo-replication. Writes results, summary and history tables,
+figures, report.md and runs.json (which run each replicate came from) to DIR.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ source level and rewind point it trains the source ticket (new classifier, mask 
 a random mask over the transferred weights and the ticket's mask over a fresh
 initialization; baselines are the dense source network transferred (level 0) and the
 dense network trained from scratch on the target; ``--target-run`` adds the tickets found
-on the target itself. Rerunning the same command resumes. ``--help`` lists every setting.
+on the target itself, and is refused (naming the first differing key) unless that run was
+made on TARGET_URL with this transfer's training settings (``data.*``, ``model.*``,
+``train.*``, ``prune.*`` but ``prune.levels``, ``rewind.optimizer``, ``grid.data_order``,
+and ``early_bird.*`` when it stops training early). Rerunning the same command resumes.
+``--help`` lists every setting.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--data", required=True,
                         help="target data set: an output of jobs/ingest_imagenet.py")
     parser.add_argument("--target-run", default="",
-                        help="a finished run on the target data set (its tickets join the table)")
+                        help="a finished run on the target data set with this transfer's "
+                        "training settings (its tickets join the table)")
     return parser.parse_args(argv)
 
 

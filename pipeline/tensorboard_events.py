@@ -18,7 +18,8 @@ from typing import Any
 from pipeline.store import ArtifactStore
 
 TENSORBOARD_DIR = "tensorboard"
-DEFAULT_KEYS = ("loss", "val_loss", "top1", "top5", "learning_rate")
+DEFAULT_KEYS = ("loss", "val_loss", "top1", "top5", "learning_rate", "holdout_loss",
+                "holdout_top1")  # the holdout's only in runs with one
 # One fixed name per model: a rerun replaces the file instead of adding a second one, which
 # TensorBoard would merge into duplicated points. TensorBoard reads any "*tfevents*" file.
 EVENTS_FILE = "events.out.tfevents.lottery-spark.v2"

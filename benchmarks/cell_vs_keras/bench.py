@@ -88,7 +88,7 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
     seed = cell.seed(ctx.run_seed)
     batch = ctx.train.batch_size
     # the cell's images per epoch (whole global batches), at the replicas' batch
-    steps = ctx.procedure(seed).steps_per_epoch * ctx.workers
+    steps = ctx.procedure().steps_per_epoch * ctx.workers
     in_memory = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
                  .batch(batch, drop_remainder=True).repeat())
 

@@ -31,7 +31,8 @@ def comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
     """Per level and rewind point: full-training ticket − early-bird ticket, paired by
     replicate, in points, with its interval and verdict."""
     from pipeline.early_bird.compare import EARLY_BIRD_TICKET
-    from pipeline.report.statistics import CONFIDENCE, t_interval, verdict
+    from pipeline.report.statistics import CONFIDENCE, t_interval
+    from pipeline.report.verdicts import judge
     from pipeline.tickets.controls import TICKET
 
     ok = [r for r in rows if r.get("status") == "ok" and (r.get("level") or 0) > 0]
@@ -49,7 +50,7 @@ def comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
               f" [{interval.low:+.2f}, {interval.high:+.2f}]")
         lines.append(f"- level {level}, rewind {k}: full-training ticket − early-bird ticket "
                      f"{interval.mean:+.2f}{ci} points (n={interval.n}): "
-                     f"**{verdict(interval.n, interval.low, interval.high)}**")
+                     f"**{judge(diffs)}**")
     return lines
 
 

@@ -34,6 +34,7 @@ from pipeline.ensembles.summary import ensemble_markdown
 from pipeline.experiment.cells import Cell
 from pipeline.experiment.dense_stage import model_spec, recorded_workers, workers
 from pipeline.experiment.grid import train_cells
+from pipeline.experiment.holdout_stage import with_holdout
 from pipeline.experiment.mask_stage import policy_for
 from pipeline.experiment.preflight import PreflightError, preflight
 from pipeline.experiment.run_dir import RunDirectory
@@ -193,7 +194,8 @@ def run_ensemble_job(run_url: str, ensemble: EnsembleSettings, spark=None  # noq
     from pipeline.spark_session import get_spark
 
     settings, layout, table = open_run(run_url)
-    facts = preflight(settings)
+    # merged tickets train on the run's own training rows (less its holdout, if it has one)
+    facts = with_holdout(layout, settings, preflight(settings))
     levels = ensemble.levels or list(range(1, settings.prune.levels + 1))
     if max(levels) > settings.prune.levels:
         raise PreflightError(f"ensemble.levels: {levels} exceeds the run's "

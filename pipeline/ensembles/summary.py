@@ -7,8 +7,9 @@ import math
 
 import pandas as pd
 
-from pipeline.report.statistics import CONFIDENCE, t_interval, verdict
+from pipeline.report.statistics import CONFIDENCE, t_interval
 from pipeline.report.table import markdown_table, number, percent
+from pipeline.report.verdicts import judge
 
 
 def _gain(row: pd.Series) -> float:
@@ -21,7 +22,7 @@ def _interval_text(values: list[float]) -> tuple[str, str]:
     text = f"{interval.mean:+.2f}"
     if not math.isnan(interval.low):
         text += f" [{interval.low:+.2f}, {interval.high:+.2f}]"
-    return f"{text} (n={interval.n})", verdict(interval.n, interval.low, interval.high)
+    return f"{text} (n={interval.n})", judge(values)
 
 
 def _dense_line(df: pd.DataFrame) -> str:

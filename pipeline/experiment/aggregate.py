@@ -4,11 +4,17 @@ Runs made on different clusters (or at different times) with the same hashed set
 another ``run.seed`` are replicates of one experiment. Their results and histories are
 concatenated, the replicates renumbered in the order the runs are given, and the summary,
 figures and report are made from all of them, as if one run had had them all.
+
+Replicates must be distinct runs: a run given twice (under any spelling of its directory)
+or two runs with one ``run.seed`` (same settings, same seed: the same replicates again)
+would count one experiment twice — pseudo-replication, which narrows the intervals over
+replicates without new evidence. Both are refused, naming the runs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +24,7 @@ import yaml
 from pipeline.config import flatten, from_dict, to_dict
 from pipeline.experiment.run_layout import SETTINGS
 from pipeline.experiment.settings import EXECUTION_ONLY, PruneJobSettings
-from pipeline.report.writer import HISTORY_PARQUET, RESULTS_PARQUET
-from pipeline.store import ArtifactStore
+from pipeline.store import ArtifactStore, local_path, normalize_url
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,49 @@ def _read_settings(store: ArtifactStore) -> dict[str, Any]:
     return yaml.safe_load(store.read_text(SETTINGS)) or {}
 
 
+def _identity(url: str) -> tuple:
+    """What makes two spellings of a run directory the same directory: for a local path,
+    the directory itself (symlinks, ``..`` and trailing slashes resolved); else the URL."""
+    path = local_path(url)
+    if path is None:
+        return ("url", normalize_url(url).rstrip("/"))
+    real = os.path.realpath(path)
+    try:
+        info = os.stat(real)
+    except OSError:
+        return ("path", real)
+    return ("inode", info.st_dev, info.st_ino)
+
+
+def _names(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _check_given_once(run_urls: list[str]) -> None:
+    groups: dict[tuple, list[str]] = {}
+    for url in run_urls:
+        groups.setdefault(_identity(url), []).append(url)
+    for spellings in groups.values():
+        if len(spellings) > 1:
+            raise AggregateError(
+                f"run {normalize_url(spellings[0])} is given {len(spellings)} times "
+                f"({', '.join(repr(u) for u in spellings)}): counting a run twice is "
+                "pseudo-replication; give each run once")
+
+
+def _check_distinct_seeds(stores: list[ArtifactStore], settings: list[dict[str, Any]]) -> None:
+    groups: dict[Any, list[str]] = {}
+    for store, run_settings in zip(stores, settings, strict=True):
+        seed = (run_settings.get("run") or {}).get("seed", 0)
+        groups.setdefault(seed, []).append(store.root)
+    for seed, roots in groups.items():
+        if len(roots) > 1:
+            raise AggregateError(
+                f"{_names(roots)} share run.seed {seed}: the same settings and seed are the "
+                "same replicates, and counting them twice is pseudo-replication; merge runs "
+                "made with distinct run.seed values")
+
+
 def _first_difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     flat_a, flat_b = flatten(a), flatten(b)
     for key in sorted(set(flat_a) | set(flat_b)):
@@ -59,6 +107,7 @@ def merge_runs(run_urls: list[str]) -> MergedRuns:
     """The runs' results and histories as one table each, replicates renumbered."""
     if len(run_urls) < 1:
         raise AggregateError("give at least one run directory")
+    _check_given_once(run_urls)
     stores = [ArtifactStore(url) for url in run_urls]
     settings = [_read_settings(store) for store in stores]
     for store, other in zip(stores[1:], settings[1:], strict=True):
@@ -67,6 +116,10 @@ def merge_runs(run_urls: list[str]) -> MergedRuns:
             raise AggregateError(f"{store.root} has other settings than {stores[0].root} "
                                  f"({difference}); only runs that differ in run.seed and "
                                  "execution settings can be merged")
+    _check_distinct_seeds(stores, settings)
+    # imported once the runs pass: the report's package loads Keras (seconds)
+    from pipeline.report.writer import HISTORY_PARQUET, RESULTS_PARQUET
+
     tables, histories, sources, offset = [], [], [], 0
     for store, run_settings in zip(stores, settings, strict=True):
         if not store.exists(RESULTS_PARQUET):

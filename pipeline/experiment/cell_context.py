@@ -38,6 +38,18 @@ class CellContext:
     eval_batch_size: int
     deterministic: bool
     transfer_mode: str | None = None  # None, or transfer.mode: full | head_only
+    data_order: str = "fresh"  # grid.data_order: fresh | replay
+    holdout_url: str = ""  # data.holdout_per_class > 0: evaluated every epoch, early stops
+
+    @property
+    def data_order_seed(self) -> int:
+        """The seed of the batch order every cell of this replicate trains on: the dense
+        run's own (``replay``) or one drawn for the grid (``fresh``); never a cell's."""
+        from pipeline.seeding import derive_seed
+
+        if self.data_order == "replay":
+            return self.run_seed
+        return derive_seed(self.run_seed, "grid", "data order")
 
     @property
     def transferred(self) -> bool:
@@ -47,7 +59,8 @@ class CellContext:
     def head_only(self) -> bool:
         return self.transfer_mode == "head_only"
 
-    def procedure(self, seed: int) -> TrainingProcedure:
-        """The dense stage's training procedure for a cell trained with ``seed``."""
+    def procedure(self) -> TrainingProcedure:
+        """The dense stage's training procedure, on this replicate's grid data order."""
         return TrainingProcedure.of(self.train, self.spec, self.train_url, self.num_classes,
-                                    self.train_images, self.workers, seed, self.deterministic)
+                                    self.train_images, self.workers, self.data_order_seed,
+                                    self.deterministic)

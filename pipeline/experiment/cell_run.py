@@ -31,7 +31,8 @@ from pipeline.train.procedure import TrainingProcedure
 log = logging.getLogger(__name__)
 
 def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[str, Any] | None:
-    """The stored result row of a finished cell, else None.
+    """The stored result row of a finished cell, else None. A finished cell trained on
+    another data order (an older version's result) cannot be mixed in: PreflightError.
 
     With ``verify`` the cell's trained weights must pass their checksum; a corrupt cell is
     reported, its result removed (so it is retrained) and None returned.
@@ -44,6 +45,14 @@ def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[
     row = layout.store.read_json(*layout.cell_result(cell))
     if row.get("status") != "ok":
         return None
+    if row.get("data_order_seed") != ctx.data_order_seed:
+        from pipeline.experiment.preflight import PreflightError
+
+        raise PreflightError(
+            f"cell {cell.name} in {layout.url} was trained on another data order (seed "
+            f"{row.get('data_order_seed')}, this run's is {ctx.data_order_seed}): it comes "
+            "from a version before grid.data_order and the fresh-optimizer reset; give this "
+            "run a new run.output")
     if verify:
         try:
             load_checkpoint(layout.cell_dir(cell), layout.CELL_WEIGHTS)
@@ -83,6 +92,8 @@ def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: 
                 procedure: TrainingProcedure) -> list[np.ndarray]:
     """The optimizer state a cell rewound to k starts from: its step counter at ``k·S``
     (the schedule continues from there), moments reset or restored (``rewind.optimizer``).
+    A reset state is a fresh optimizer's: zero moments, and the optimizer is made with
+    :func:`moments_origin` so that Adam's bias correction counts from the rewind.
     A transfer cell starts a fresh schedule on the target: step 0, zero moments."""
     from pipeline.train.optimizer_state import fresh_state, restored_state
 
@@ -100,6 +111,15 @@ def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: 
     return fresh_state(model, optimizer, procedure.step_at(k))
 
 
+def moments_origin(ctx: CellContext, cell: Cell, procedure: TrainingProcedure) -> int:
+    """The step from which the cell's optimizer counts its moments' age (Adam's bias
+    correction): the rewind step ``k·S`` for a reset optimizer (a new optimizer, as
+    open_lth's), 0 when the moments are restored or start with a transfer's schedule."""
+    if ctx.transferred or ctx.rewind_optimizer == "restore":
+        return 0
+    return procedure.step_at(cell.rewind_epoch)
+
+
 def cell_epochs(ctx: CellContext, cell: Cell) -> range:
     """The epochs a cell trains, numbered as in the dense run: k+1 .. T (a transfer cell:
     1 .. T, its whole budget on the target)."""
@@ -108,14 +128,16 @@ def cell_epochs(ctx: CellContext, cell: Cell) -> range:
 
 
 def epoch_entry(ctx: CellContext, procedure: TrainingProcedure, stats,  # noqa: ANN001
-                result) -> dict[str, Any]:  # noqa: ANN001
-    """One history entry: the epoch's training loss, steps, first learning rate and val."""
+                result, holdout=None) -> dict[str, Any]:  # noqa: ANN001
+    """One history entry: the epoch's training loss, steps, first learning rate and val
+    (and the holdout's figures, when the run has one)."""
     from pipeline.train.optimizers import make_schedule
 
     schedule = make_schedule(ctx.train, procedure.steps_per_epoch)
     return {"epoch": stats.epoch, "loss": float(stats.loss), "first_step": stats.first_step,
             "last_step": stats.last_step,
-            "learning_rate": float(schedule(stats.first_step)), **result.to_dict()}
+            "learning_rate": float(schedule(stats.first_step)), **result.to_dict(),
+            **(holdout.holdout_dict() if holdout is not None else {})}
 
 
 def check_zeros(model) -> None:  # noqa: ANN001
@@ -158,7 +180,8 @@ def finish_cell(
         save_ticket(store, ticket, layout.CELL_TICKET)
     row = ResultRow.ok(cell.name, cell.level, cell.rewind_epoch, cell.control, ctx.run_seed,
                        report.summary(), history, seconds, replicate=ctx.replicate,
-                       control_seed=control_seed(ctx, cell)).to_dict()
+                       control_seed=control_seed(ctx, cell),
+                       data_order_seed=ctx.data_order_seed).to_dict()
     row["history"] = history
     write_scalars(layout.store, cell.name, history)
     layout.store.write_json(row, *layout.cell_result(cell))
@@ -176,11 +199,11 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     # No reseeding: nothing random runs in the train step, the controls seed their own
     # draws, and reseeding TensorFlow would retrace the worker's compiled model.
     use_op_determinism(ctx.deterministic)
-    seed = cell.seed(ctx.run_seed)
     start = time.monotonic()
-    procedure = ctx.procedure(seed)
+    procedure = ctx.procedure()
     model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch,
-                                      head_only=ctx.head_only)
+                                      head_only=ctx.head_only,
+                                      moments_from=moments_origin(ctx, cell, procedure))
     model, masks, start_weights = prepare_model(ctx, cell, model)
     trainer = InProcessRounds(model, optimizer, procedure, read_workers=ctx.reader_workers)
     trainer.optimizer_state = start_state(ctx, cell, model, masks, optimizer, procedure)
@@ -189,7 +212,9 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     for epoch in cell_epochs(ctx, cell):
         stats = trainer.train_epoch(groups, epoch)
         result = evaluate_local(model, ctx.val_url, ctx.spec.image_size, ctx.eval_batch_size)
-        history.append(epoch_entry(ctx, procedure, stats, result))
+        holdout = (evaluate_local(model, ctx.holdout_url, ctx.spec.image_size,
+                                  ctx.eval_batch_size) if ctx.holdout_url else None)
+        history.append(epoch_entry(ctx, procedure, stats, result, holdout))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
                        time.monotonic() - start)
 
@@ -198,7 +223,8 @@ def failure_row(ctx: CellContext, cell: Cell, error: str) -> dict[str, Any]:
     """The row of a cell that could not be trained."""
     return ResultRow.failed(cell.name, cell.level, cell.rewind_epoch, cell.control,
                             ctx.run_seed, error, replicate=ctx.replicate,
-                            control_seed=control_seed(ctx, cell)).to_dict()
+                            control_seed=control_seed(ctx, cell),
+                            data_order_seed=ctx.data_order_seed).to_dict()
 
 
 def control_seed(ctx: CellContext, cell: Cell) -> int | None:

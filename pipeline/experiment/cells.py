@@ -25,15 +25,13 @@ class Cell:
         return f"L{self.level}-k{self.rewind_epoch}-{self.control}"
 
     def seed(self, run_seed: int) -> int:
-        """Seed of the cell's data order and, for controls, of its random draw.
-
-        Tickets use the run seed; each control gets its own seed, different per level and
-        rewind epoch, so no two control runs share a draw.
-        """
+        """Seed of a control's random draw (its weights or its mask), different per level
+        and rewind epoch, so no two control runs share a draw; the run seed for tickets,
+        which draw nothing. The data order is never a cell's own: every cell of a replicate
+        trains on one order (:attr:`CellContext.data_order_seed`)."""
         if self.control == TICKET:
             return run_seed
         return derive_seed(run_seed, "control", self.control, self.level, self.rewind_epoch)
-
 
     @property
     def is_reference(self) -> bool:

@@ -18,6 +18,7 @@ from pipeline.experiment.cell_run import (
     cell_epochs,
     epoch_entry,
     finish_cell,
+    moments_origin,
     prepare_model,
     start_state,
 )
@@ -35,8 +36,9 @@ def train_cell_data_parallel(
     start = time.monotonic()
     sc = spark.sparkContext
     model, masks, start_weights = prepare_model(ctx, cell)
-    procedure = ctx.procedure(cell.seed(ctx.run_seed))
-    optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch)
+    procedure = ctx.procedure()
+    optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch,
+                               moments_from=moments_origin(ctx, cell, procedure))
     state = start_state(ctx, cell, model, masks, optimizer, procedure)
     spark_model = make_spark_model(model, procedure, optimizer,
                                    make_loss(ctx.train.label_smoothing), state)
@@ -48,6 +50,10 @@ def train_cell_data_parallel(
         result = evaluate_distributed(sc, ctx.spec, model.get_weights(), ctx.val_url,
                                       eval_shards(spark, run), ctx.eval_batch_size,
                                       description=f"eval {cell.name} epoch {epoch}")
-        history.append(epoch_entry(ctx, procedure, stats, result))
+        holdout = (evaluate_distributed(
+            sc, ctx.spec, model.get_weights(), ctx.holdout_url, eval_shards(spark, run),
+            ctx.eval_batch_size, description=f"eval {cell.name} epoch {epoch} on the holdout")
+            if ctx.holdout_url else None)
+        history.append(epoch_entry(ctx, procedure, stats, result, holdout))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
                        time.monotonic() - start)

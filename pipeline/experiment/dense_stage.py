@@ -191,6 +191,14 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                                           description=f"eval dense epoch {epoch}")
             meta = {**stats.to_dict(), **result.to_dict(), "global_step": spark_model.global_step,
                     "workers": n_workers}
+            if facts.holdout_url:  # early stops read it (data.holdout_per_class)
+                holdout = evaluate_distributed(
+                    sc, spec, model.get_weights(), facts.holdout_url,
+                    shards=eval_shards(spark, run), batch_size=s.eval.batch_size,
+                    description=f"eval dense epoch {epoch} on the holdout")
+                meta.update(holdout.holdout_dict())
+                log.info("dense: epoch %d holdout top-1 %.4f loss %.4f", epoch, holdout.top1,
+                         holdout.loss)
             save_checkpoint(store, spark_model.optimizer_state, run.dense_optimizer(epoch),
                             meta={"epoch": epoch})
             save_checkpoint(store, model.get_weights(), run.dense_weights(epoch), meta=meta)

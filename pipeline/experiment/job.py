@@ -1,4 +1,4 @@
-"""The main job end to end: preflight → dense → masks and grid → results and report.
+"""The main job end to end: preflight → holdout → dense → masks and grid → results, report.
 
 Every stage writes below the run directory and is skipped when its output is complete, so
 rerunning the same command after a crash resumes where the run stopped.
@@ -25,6 +25,7 @@ from pipeline.experiment.dense_stage import (
     workers,
 )
 from pipeline.experiment.grid import Replicate, run_grid
+from pipeline.experiment.holdout_stage import with_holdout
 from pipeline.experiment.mask_stage import policy_for
 from pipeline.experiment.micro_batch import fit_micro_batch
 from pipeline.experiment.preflight import DatasetFacts, PreflightError, preflight
@@ -33,7 +34,7 @@ from pipeline.experiment.run_layout import TIMINGS
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.report.figures import LineNames
 from pipeline.report.result_row import ResultRow
-from pipeline.report.writer import HISTORY_COLUMNS
+from pipeline.report.writer import HISTORY_COLUMNS, HOLDOUT_HISTORY_COLUMNS
 from pipeline.tickets.controls import TICKET
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,8 @@ def run_prune_job(settings: PruneJobSettings, spark=None) -> JobOutcome:  # noqa
         return early_bird_markdown(run, run.replicates(), rows)
 
     def extra_rows(spark, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:  # noqa: ANN001
-        return compare_rows(spark, RunDirectory(settings), facts)
+        run = RunDirectory(settings)  # the early-bird twins train on the run's own splits
+        return compare_rows(spark, run, with_holdout(run, settings, facts, spark))
 
     study = Study(preface=preface, extra_rows=extra_rows if settings.early_bird.compare else None)
     return run_study(settings, facts, study, spark)
@@ -123,6 +125,8 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     fit_micro_batch(settings, facts.num_classes, spark, default_parallelism(spark))
     run = RunDirectory(settings)
     log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
+    # data.holdout_per_class: every model below trains on train less the holdout
+    facts = with_holdout(run, settings, facts, spark)
     run.write_settings()
 
     replicates, dense_rows, dense_seconds = [], [], 0.0
@@ -188,7 +192,7 @@ def history_frame(replicates: list[Replicate], cell_rows: list[dict[str, Any]],
 
     records = []
     for rep in replicates:
-        steps = rep.ctx.procedure(rep.ctx.run_seed).steps_per_epoch
+        steps = rep.ctx.procedure().steps_per_epoch
         schedule = make_schedule(settings.train, steps)
         for entry in dense_history(rep.run, dense_final_epoch(rep.run)):
             first = entry.get("first_step", (entry["epoch"] - 1) * steps)
@@ -197,5 +201,6 @@ def history_frame(replicates: list[Replicate], cell_rows: list[dict[str, Any]],
     for row in cell_rows:
         for entry in row.get("history") or []:
             records.append({**entry, "replicate": row.get("replicate", 0), "cell": row["cell"]})
-    frame = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
+    holdout = [c for c in HOLDOUT_HISTORY_COLUMNS if any(c in r for r in records)]
+    frame = pd.DataFrame.from_records(records, columns=[*HISTORY_COLUMNS, *holdout])
     return frame.astype({"replicate": "int64", "epoch": "int64", "cell": "string"})

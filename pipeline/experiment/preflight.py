@@ -25,6 +25,10 @@ class DatasetFacts:
     num_classes: int
     train_rows: int
     val_rows: int
+    # data.holdout_per_class > 0: train_url/train_rows are the train split less the holdout
+    # (pipeline.experiment.holdout_stage), and this is the holdout; "" without one
+    holdout_url: str = ""
+    holdout_rows: int = 0
 
     @classmethod
     def of(cls, dataset: IngestedDataset, train_split: str, val_split: str) -> DatasetFacts:
@@ -91,6 +95,12 @@ def check_dataset(s: PruneJobSettings) -> DatasetFacts:
     _check(facts.train_rows >= workers * s.train.batch_size,
            f"data.train_split: {facts.train_rows} images, fewer than one global batch "
            f"({workers} workers x train.batch_size {s.train.batch_size})")
+    held = s.data.holdout_per_class * facts.num_classes
+    _check(facts.train_rows - held >= workers * s.train.batch_size,
+           f"data.holdout_per_class: {s.data.holdout_per_class} x {facts.num_classes} classes "
+           f"leaves {facts.train_rows - held} of {facts.train_rows} training images, fewer "
+           f"than one global batch ({workers} workers x train.batch_size "
+           f"{s.train.batch_size})")
     _check(facts.val_rows > 0, f"data.val_split: {s.data.val_split!r} has no rows in "
            f"{s.data.url}")
     check_batch_norm_settings(s, facts)

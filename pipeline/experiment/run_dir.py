@@ -74,12 +74,13 @@ class RunDirectory(RunLayout):
         s = self.settings
         return CellContext(
             layout=self.layout, train_url=facts.train_url, val_url=facts.val_url,
-            spec=MaskedSpec(spec), num_classes=facts.num_classes,
+            holdout_url=facts.holdout_url, spec=MaskedSpec(spec),
+            num_classes=facts.num_classes,
             train_images=facts.train_rows, train=s.train,
             workers=dense_workers, rewind_optimizer=s.rewind.optimizer, policy=policy,
             run_seed=s.run.seed, replicate=self.replicate_index or 0,
             reader_workers=s.grid.reader_workers, eval_batch_size=s.eval.batch_size,
-            deterministic=s.run.deterministic,
+            deterministic=s.run.deterministic, data_order=s.grid.data_order,
         )
 
     def is_done(self, stage: str) -> bool:

@@ -10,6 +10,9 @@ for checkpoints, the checkpoint name inside its directory.
 
     settings.yaml  timings.json  results.{parquet,csv}  summary.{parquet,csv}
     history.parquet  report.md  figures/
+    splits/train/  splits/holdout/        (data.holdout_per_class > 0: the train split
+                                           less the holdout, and the holdout; every
+                                           replicate trains and early-stops on these)
     replicate-<i>/                        (one independent experiment each, i = 0, 1, ...)
         dense/epoch-EEE.npz  dense/optimizer-EEE.npz      (E = 0 is the initialization)
         masks/L<level>-k<rewind>.npz
@@ -40,6 +43,7 @@ DENSE_DIR = "dense"
 MASKS_DIR = "masks"
 GRID_DIR = "grid"
 TRANSFER_DIR = "transfer"
+SPLITS_DIR = "splits"  # the holdout carve (pipeline.data.holdout)
 REPLICATE_DIR = "replicate-{}"  # .format(index)
 REPLICATE_NAME = re.compile(r"^replicate-(\d+)$")
 
@@ -95,6 +99,11 @@ class RunLayout:
     def shots_url(self) -> str:
         """A transfer run's few-shot training subset (an ingest output of its own)."""
         return self.store.url(TRANSFER_DIR, "shots")
+
+    def splits_url(self) -> str:
+        """The run's holdout carve: ``train/`` without the holdout and ``holdout/``
+        (:mod:`pipeline.data.holdout`), shared by its replicates."""
+        return self.store.url(SPLITS_DIR)
 
     # -- masks and grid ------------------------------------------------------------------
     @staticmethod

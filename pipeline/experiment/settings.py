@@ -25,6 +25,15 @@ class DataSettings:
     train_split: str = setting("train", "sub-directory of data.url used for training")
     val_split: str = setting("val", "sub-directory of data.url used for evaluation")
     num_classes: int = setting(0, "classes to expect (0 = all classes of the dataset)")
+    holdout_per_class: int = setting(
+        0, "images of every class carved from the train split (seeded by run.seed, shared by "
+        "all replicates) that no model trains on: early-stop epochs read their loss and val "
+        "only reports; 0 = no holdout, early stops read val"
+    )
+
+    def __post_init__(self) -> None:
+        require(self.holdout_per_class >= 0, "holdout_per_class",
+                f"must be 0 or more, got {self.holdout_per_class}")
 
 
 @dataclass
@@ -140,8 +149,10 @@ class RewindSettings:
         "trains epochs k+1..train.epochs, the schedule continued from step k)"
     )
     optimizer: Literal["reset", "restore"] = setting(
-        "reset", "optimizer state of a rewound cell: reset (fresh moments, step counter at "
-        "k, as open_lth) or restore (the dense run's state at epoch k, pruned slots zeroed)"
+        "reset", "optimizer state of a rewound cell: reset (a fresh optimizer, as open_lth: "
+        "zero moments, Adam's bias correction counted from the rewind, the schedule "
+        "continued at step k) or restore (the dense run's state at epoch k, pruned slots "
+        "zeroed)"
     )
 
     def __post_init__(self) -> None:
@@ -156,6 +167,11 @@ class RewindSettings:
 @dataclass
 class GridSettings:
     controls: list[str] = setting(["reinit", "random_mask"], "control runs for every cell")
+    data_order: Literal["fresh", "replay"] = setting(
+        "fresh", "batch order of every cell of a replicate (tickets, controls, level-0 "
+        "references alike): fresh (one new order per replicate, as open_lth draws one per "
+        "training) or replay (the dense run's order)"
+    )
     mode: Literal["task", "data_parallel"] = setting(
         "task", "task (one Spark task per cell) or data_parallel (Elephas)"
     )

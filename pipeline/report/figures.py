@@ -213,11 +213,20 @@ def accuracy_vs_weights(df: pd.DataFrame, bars: Bars = "range",
     ))
 
 
+def early_stop_split_of(df: pd.DataFrame) -> str:
+    """The split whose loss chose the early-stop epochs of ``df`` (its ``early_stop_split``
+    column): "holdout" when any row's did, else "val" (older tables have no column)."""
+    if "early_stop_split" in df.columns and (df["early_stop_split"] == "holdout").any():
+        return "holdout"
+    return "val"
+
+
 def early_stop_vs_weights(df: pd.DataFrame, bars: Bars = "range",
                           names: LineNames = LineNames()) -> bytes:
-    """Early-stop epoch (lowest validation loss) vs. prunable weights remaining."""
+    """Early-stop epoch (lowest holdout loss, or val loss without a holdout) vs. prunable
+    weights remaining."""
     return png_bytes(line_figure(
-        df, "best_epoch", "early-stop epoch (lowest val loss)",
+        df, "best_epoch", f"early-stop epoch (lowest {early_stop_split_of(df)} loss)",
         _bars_title("Early-stop epoch vs. weights remaining", bars), integer_y=True,
         dense_format="epoch {:.0f}", bars=bars, names=names,
     ))

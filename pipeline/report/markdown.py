@@ -13,16 +13,9 @@ import pandas as pd
 import yaml
 
 from pipeline.report.statistics import (
-    BEAT,
-    CONFIDENCE,
-    FELL_BELOW,
-    INCONCLUSIVE,
-    MARGIN_POINTS,
-    MATCHED,
-    NO_RESULT,
-    ONE_REPLICATE,
     TEST,
     PairedComparison,
+    holm_verdicts,
     paired_comparisons,
     summarize,
 )
@@ -39,6 +32,21 @@ from pipeline.report.table import (
     reference_mask,
     results_markdown,
     rewind_text,
+)
+from pipeline.report.verdicts import (
+    BEAT,
+    CONFIDENCE,
+    FELL_BELOW,
+    FEW_REPLICATES,
+    INCONCLUSIVE,
+    MARGIN_POINTS,
+    MATCHED,
+    MIN_REPLICATES,
+    NO_RESULT,
+    NO_SPREAD,
+    NON_INFERIOR,
+    UNDECIDED,
+    count,
 )
 from pipeline.tickets.controls import TICKET
 
@@ -313,10 +321,17 @@ def method_markdown(confidence: float = CONFIDENCE, margin: float = MARGIN_POINT
         "where both models finished). Pairing removes the variation from replicate to "
         "replicate, which the ticket and its comparisons share (the replicate's seed and "
         f"dense run). Verdicts: **{BEAT}** when the whole interval lies above 0, "
-        f"**{FELL_BELOW}** when it lies below 0, **{MATCHED}** when it lies within "
-        f"±{margin:g} {'point' if margin == 1 else 'points'} (the margin), otherwise "
-        f"**{INCONCLUSIVE}**: the replicates cannot tell. With one replicate there is no "
-        f"interval: **{ONE_REPLICATE}**."
+        f"**{FELL_BELOW}** when it lies below 0, **{MATCHED}** when it lies inside "
+        f"±{margin:g} {'point' if margin == 1 else 'points'} (the margin), "
+        f"**{NON_INFERIOR}** when its low end lies above −{margin:g} (the lottery ticket "
+        f"hypothesis' \"matching\"), otherwise **{INCONCLUSIVE}**: the replicates cannot "
+        f"tell. Fewer than {MIN_REPLICATES} replicates decide nothing: **{FEW_REPLICATES}**. "
+        "When every replicate gives the same difference the interval has no width and "
+        "decides nothing by itself: the exact paired sign-flip test decides, or the verdict "
+        f"is **{NO_SPREAD}**. Each verdict below is the comparison's own; the counts are "
+        "given both so and adjusted for multiplicity (Holm's step-down method across the "
+        "report's ticket-vs-control comparisons, and separately across its "
+        "ticket-vs-reference comparisons)."
     )
 
 
@@ -325,12 +340,13 @@ def _comparison_line(c: PairedComparison) -> str:
     if c.n == 0 or c.other_top1 is None:
         return f"  - {what}: no result (failed)"
     head = f"  - {what} {percent(c.other_top1)}%: **{c.verdict}** "
-    interval = c.interval
+    e = c.evidence
     if c.n == 1:
-        return head + f"({_points(interval.mean)})"
+        return head + f"({_points(e.mean)}, one replicate)"
     level = f"{100 * c.confidence:g}%"
-    return head + (f"({_points(interval.mean)}, {level} CI [{interval.low:+.2f}, "
-                   f"{interval.high:+.2f}], {c.n} replicates)")
+    test = f", exact sign-flip p = {e.p_difference:.3g}" if e.exact else ""
+    return head + (f"({_points(e.mean)}, {level} CI [{e.low:+.2f}, {e.high:+.2f}], "
+                   f"{c.n} replicates{test})")
 
 
 def _ticket_head(level: int, rewind_epoch: int | None, weights_remaining: float | None,
@@ -367,8 +383,31 @@ def _ticket_blocks(df: pd.DataFrame, comparisons: list[PairedComparison]) -> lis
     return lines
 
 
-def _count(verdicts: list[str], word: str) -> int:
-    return sum(v == word for v in verdicts)
+def _counts_text(verdicts: list[str]) -> str:
+    counts = count(verdicts)
+    return (f"{counts[BEAT]} beat, {counts[NON_INFERIOR]} non-inferior, {counts[MATCHED]} "
+            f"matched, {counts[FELL_BELOW]} fell below, {counts[INCONCLUSIVE]} inconclusive")
+
+
+def verdict_counts_markdown(comparisons: list[PairedComparison]) -> list[str]:
+    """The headline counts, per family: Holm-adjusted, then each comparison alone."""
+    adjusted = holm_verdicts(comparisons)
+    lines = []
+    for reference, name in ((False, "Against the controls"),
+                            (True, "Against the level-0 references")):
+        members = [i for i, c in enumerate(comparisons) if c.is_reference == reference]
+        raw = [comparisons[i].verdict for i in members]
+        counted = [i for i, v in zip(members, raw, strict=True) if v != NO_RESULT]
+        if not counted:
+            continue
+        few = sum(comparisons[i].verdict == FEW_REPLICATES for i in counted)
+        text = (f"{name}: {len(counted)} comparisons with results; adjusted for "
+                f"multiplicity (Holm): {_counts_text([adjusted[i] for i in counted])}; each "
+                f"alone: {_counts_text([comparisons[i].verdict for i in counted])}")
+        text += f" ({few} with fewer than {MIN_REPLICATES} replicates)" if few else ""
+        missing = len(members) - len(counted)
+        lines.append(text + (f"; {missing} had no result." if missing else "."))
+    return lines
 
 
 def comparisons_markdown(df: pd.DataFrame) -> str:
@@ -381,21 +420,11 @@ def comparisons_markdown(df: pd.DataFrame) -> str:
     lines = [method_markdown(), ""]
     if not controls:
         lines += ["No control runs with results to compare against; no claim about tickets."]
-    else:
-        verdicts = [c.verdict for c in controls]
-        counted = len(verdicts) - _count(verdicts, NO_RESULT)
-        one = _count(verdicts, ONE_REPLICATE)
-        text = (f"Against the controls: out of {counted} comparisons with results, the ticket "
-                f"beat the control {_count(verdicts, BEAT)} times, matched it "
-                f"{_count(verdicts, MATCHED)} times, fell below it "
-                f"{_count(verdicts, FELL_BELOW)} times and was inconclusive "
-                f"{_count(verdicts, INCONCLUSIVE) + one} times")
-        text += f" ({one} with one replicate)" if one else ""
-        missing = len(verdicts) - counted
-        lines.append(text + (f"; {missing} had no result." if missing else "."))
-        if one == counted and counted:
-            lines.append("Every comparison rests on one replicate: set `run.replicates` (or "
-                         "merge runs with other seeds) to get intervals.")
+    lines += verdict_counts_markdown(comparisons)
+    counted = [c for c in comparisons if c.verdict != NO_RESULT]
+    if counted and all(c.verdict in UNDECIDED and c.n < MIN_REPLICATES for c in counted):
+        lines.append(f"Every comparison rests on fewer than {MIN_REPLICATES} replicates: set "
+                     "`run.replicates` (or merge runs with other seeds) to get verdicts.")
     blocks = _ticket_blocks(df, comparisons)
     return "\n".join(lines + ([""] + blocks if blocks else []))
 

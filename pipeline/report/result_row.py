@@ -50,6 +50,14 @@ class ResultRow:
     # is the replicate's seed. Appended last so the older columns keep their positions.
     replicate: int = 0  # 0-based
     control_seed: int | None = None  # a control's own draw seed; None for other rows
+    # The seed of the batch order the model trained on: one per replicate for every cell
+    # (grid.data_order), the replicate's seed for the dense run.
+    data_order_seed: int | None = None
+    # data.holdout_per_class > 0: the holdout's top-1 and loss after the last epoch; and the
+    # split whose loss chose best_epoch: "holdout" when the run has one, else "val".
+    holdout_top1: float | None = None
+    holdout_loss: float | None = None
+    early_stop_split: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -67,6 +75,8 @@ class ResultRow:
             train_seconds=round(sum(h.get("seconds", 0.0) for h in history), 3),
             status="ok", cell=DENSE_CELL, error=None, epochs=len(history),
             layers_emptied=0, depthwise_channels_emptied=0, replicate=replicate,
+            data_order_seed=seed, holdout_top1=final.get("holdout_top1"),
+            holdout_loss=final.get("holdout_loss"), early_stop_split=early_stop_split(history),
         )
 
     @classmethod
@@ -74,6 +84,7 @@ class ResultRow:
         cls, cell: str, level: int, rewind_epoch: int, control: str, seed: int,
         sparsity: Mapping[str, float], history: Sequence[Mapping[str, Any]], seconds: float,
         replicate: int = 0, control_seed: int | None = None,
+        data_order_seed: int | None = None,
     ) -> ResultRow:
         """A trained grid cell; ``sparsity`` is a ``SparsityReport.summary()``: the two
         ``weights_remaining_*`` values and the dead-structure counts (None when absent)."""
@@ -87,18 +98,22 @@ class ResultRow:
             cell=cell, error=None, epochs=len(history),
             layers_emptied=_count(sparsity.get("layers_emptied")),
             depthwise_channels_emptied=_count(sparsity.get("depthwise_channels_emptied")),
-            replicate=replicate, control_seed=control_seed,
+            replicate=replicate, control_seed=control_seed, data_order_seed=data_order_seed,
+            holdout_top1=last.get("holdout_top1"), holdout_loss=last.get("holdout_loss"),
+            early_stop_split=early_stop_split(history),
         )
 
     @classmethod
     def failed(cls, cell: str, level: int, rewind_epoch: int, control: str, seed: int,
-               error: str, replicate: int = 0, control_seed: int | None = None) -> ResultRow:
+               error: str, replicate: int = 0, control_seed: int | None = None,
+               data_order_seed: int | None = None) -> ResultRow:
         """A grid cell that could not be trained, with the reason."""
         return cls(
             level=level, rewind_epoch=rewind_epoch, control=control, seed=seed,
             weights_remaining_prunable=None, weights_remaining_overall=None, top1=None,
             top5=None, val_loss=None, best_epoch=None, train_seconds=None, status="failed",
             cell=cell, error=error, epochs=0, replicate=replicate, control_seed=control_seed,
+            data_order_seed=data_order_seed,
         )
 
 
@@ -140,12 +155,31 @@ def _count(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def early_stop_split(history: Sequence[Mapping[str, Any]]) -> str | None:
+    """The split whose loss chooses the early-stop epoch: ``"holdout"`` when the history
+    was evaluated on a holdout (``data.holdout_per_class`` > 0), else ``"val"``; None for
+    an empty history. Val reports, it does not choose, wherever a holdout exists: a model
+    whose holdout losses are all NaN has no early-stop epoch rather than val's."""
+    if any(h.get("holdout_loss") is not None for h in history):
+        return "holdout"
+    return "val" if history else None
+
+
 def best_epoch(history: Sequence[Mapping[str, Any]]) -> int | None:
-    """The epoch with the lowest val loss (the early-stop epoch), numbered as in the dense
-    run: the entry's own ``"epoch"`` (a cell rewound to k starts at k + 1), or its 1-based
-    position when the entry has none. Ties go to the earlier entry."""
-    valid = [(h["val_loss"], i, int(h.get("epoch", i + 1))) for i, h in enumerate(history)
-             if h.get("val_loss") is not None and math.isfinite(h["val_loss"])]
+    """The early-stop epoch: the epoch with the lowest loss on :func:`early_stop_split`
+    (the holdout's when there is one, val's otherwise), numbered as in the dense run: the
+    entry's own ``"epoch"`` (a cell rewound to k starts at k + 1), or its 1-based position
+    when the entry has none. Ties go to the earlier entry."""
+    split = early_stop_split(history)
+    if split is None:
+        return None
+    key = f"{split}_loss"
+    valid = [(h[key], i, int(h.get("epoch", i + 1))) for i, h in enumerate(history)
+             if _finite(h.get(key))]
     return min(valid)[2] if valid else None
 
 

@@ -4,7 +4,8 @@ Every replicate is an independent experiment (its own initialization, data order
 control draws). The summary gives one row per (level, rewind epoch, control); the
 comparisons pair a ticket with a control (or with the level-0 reference of its rewind
 epoch) replicate by replicate, and judge the mean of the per-replicate differences of
-top-1 by its t-interval: a paired t-interval.
+top-1 by its t-interval: a paired t-interval. The verdicts' rules are
+:mod:`pipeline.report.verdicts`.
 """
 
 from __future__ import annotations
@@ -20,25 +21,18 @@ from scipy import stats
 
 from pipeline.report.result_row import ARROW_FIELDS, DENSE_CELL
 from pipeline.report.table import control_rank, dense_run_mask, reference_mask
+from pipeline.report.verdicts import (
+    CONFIDENCE,
+    MARGIN_POINTS,
+    Evidence,
+    adjusted_verdicts,
+    evidence,
+    verdict_of,
+)
 from pipeline.tickets.controls import TICKET
 
-CONFIDENCE = 0.95
-# Top-1 differences (percentage points) whose whole interval lies within ±MARGIN_POINTS
-# count as "matched": the equivalence margin of the verdicts.
-MARGIN_POINTS = 1.0
 METRICS = ("top1", "top5")
 TEST = "paired t-interval on the per-replicate differences"
-
-BEAT = "beat"
-FELL_BELOW = "fell below"
-MATCHED = "matched"
-INCONCLUSIVE = "inconclusive"
-ONE_REPLICATE = "inconclusive (one replicate)"
-NO_RESULT = "no result"
-VERDICTS = (BEAT, MATCHED, FELL_BELOW, INCONCLUSIVE, ONE_REPLICATE)
-
-_EPS = 1e-9  # differences are float arithmetic on accuracies; bounds within this are equal
-
 
 @dataclass(frozen=True)
 class Interval:
@@ -68,26 +62,6 @@ def t_interval(values: Sequence[float] | pd.Series | np.ndarray,
     sd = float(x.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     return Interval(n, mean, sd, mean - half, mean + half)
-
-
-def verdict(n: int, low: float, high: float, margin: float = MARGIN_POINTS) -> str:
-    """The verdict on a mean difference (ticket − other) from its interval [low, high].
-
-    "beat" only when the interval lies above 0, "fell below" only when it lies below 0 (a
-    difference that excludes 0 is reported as such even inside the margin); "matched" when
-    it lies within ±``margin``; otherwise "inconclusive". One pair has no interval.
-    """
-    if n == 0:
-        return NO_RESULT
-    if n == 1:
-        return ONE_REPLICATE
-    if low > _EPS:
-        return BEAT
-    if high < -_EPS:
-        return FELL_BELOW
-    if low >= -margin - _EPS and high <= margin + _EPS:
-        return MATCHED
-    return INCONCLUSIVE
 
 
 # -- the summary table ---------------------------------------------------------------------
@@ -212,9 +186,13 @@ class PairedComparison:
         return t_interval(self.differences, self.confidence)
 
     @property
+    def evidence(self) -> Evidence:
+        return evidence(self.differences, self.margin, self.confidence)
+
+    @property
     def verdict(self) -> str:
-        interval = self.interval
-        return verdict(interval.n, interval.low, interval.high, self.margin)
+        """The comparison's own verdict, not adjusted for the others of its report."""
+        return verdict_of(self.evidence)
 
     @property
     def is_reference(self) -> bool:
@@ -224,13 +202,28 @@ class PairedComparison:
 REFERENCE = "reference"
 
 
+class ReplicateError(ValueError):
+    """A results table whose rows cannot be paired by replicate."""
+
+
 def _top1_by_replicate(rows: pd.DataFrame) -> pd.Series:
-    """Mean top-1 of the successful rows per replicate (one row each in a normal run)."""
+    """Top-1 of the successful rows by replicate: one row per replicate, or ReplicateError
+    (a missing replicate number or a replicate twice is never filled in or averaged)."""
     ok = rows[_ok(rows) & rows["top1"].notna()]
     if ok.empty:
         return pd.Series(dtype="float64")
-    replicate = pd.to_numeric(ok["replicate"], errors="coerce").fillna(0).astype(int)
-    return ok["top1"].astype("float64").groupby(replicate).mean()
+    name = str(ok["cell"].iloc[0]) if "cell" in ok else "a cell"
+    if "replicate" not in ok:
+        raise ReplicateError(f"{name}: the results have no replicate column to pair by")
+    replicate = pd.to_numeric(ok["replicate"], errors="coerce")
+    if replicate.isna().any():
+        raise ReplicateError(f"{name}: {int(replicate.isna().sum())} row(s) without a "
+                             "replicate number")
+    duplicated = sorted({int(r) for r in replicate[replicate.duplicated()]})
+    if duplicated:
+        raise ReplicateError(f"{name}: replicate(s) {duplicated} appear more than once")
+    return pd.Series(ok["top1"].astype("float64").to_numpy(),
+                     index=replicate.astype(int).to_numpy())
 
 
 def pair(level: int, rewind_epoch: int | None, weights: float | None, other: str,
@@ -283,16 +276,30 @@ def paired_comparisons(df: pd.DataFrame, confidence: float = CONFIDENCE,
     return out
 
 
+def holm_verdicts(comparisons: Sequence[PairedComparison]) -> list[str]:
+    """The comparisons' verdicts Holm-adjusted within their family: the ticket-vs-control
+    comparisons are one family, the ticket-vs-reference comparisons another."""
+    out = [c.verdict for c in comparisons]
+    for reference in (False, True):
+        members = [i for i, c in enumerate(comparisons) if c.is_reference == reference]
+        for i, v in zip(members, adjusted_verdicts([comparisons[i].evidence for i in members]),
+                        strict=True):
+            out[i] = v
+    return out
+
+
 def comparisons_frame(comparisons: Sequence[PairedComparison]) -> pd.DataFrame:
-    """The comparisons as a table (for tests and notebooks)."""
+    """The comparisons as a table (for tests and notebooks), with each verdict as made
+    alone and Holm-adjusted within its family (:func:`holm_verdicts`)."""
     records = []
-    for c in comparisons:
-        interval = c.interval
+    for c, adjusted in zip(comparisons, holm_verdicts(comparisons), strict=True):
+        e = c.evidence
         records.append({
             "level": c.level, "rewind_epoch": c.rewind_epoch, "other": c.other,
-            "other_cell": c.other_cell, "n": c.n, "mean_difference": interval.mean,
-            "ci_low": interval.low, "ci_high": interval.high, "verdict": c.verdict,
+            "other_cell": c.other_cell, "n": c.n, "mean_difference": e.mean,
+            "ci_low": e.low, "ci_high": e.high, "p_difference": e.p_difference,
+            "verdict": c.verdict, "holm_verdict": adjusted,
         })
     return pd.DataFrame.from_records(records, columns=[
         "level", "rewind_epoch", "other", "other_cell", "n", "mean_difference", "ci_low",
-        "ci_high", "verdict"])
+        "ci_high", "p_difference", "verdict", "holm_verdict"])

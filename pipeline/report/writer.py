@@ -33,6 +33,9 @@ LAYER_PNG = "figures/layer_sparsity.png"
 # training loss, the others are measured on val. The dense training run's cell is "dense".
 HISTORY_COLUMNS = ("replicate", "cell", "epoch", "learning_rate", "loss", "val_loss", "top1",
                    "top5")
+# Added after HISTORY_COLUMNS in a run with a holdout (data.holdout_per_class > 0): the
+# holdout's loss, which chooses the early-stop epoch, and its top-1.
+HOLDOUT_HISTORY_COLUMNS = ("holdout_loss", "holdout_top1")
 HISTORY_FIELDS = {
     name: pa.field(name, pa.int64() if name in ("replicate", "epoch")
                    else pa.string() if name == "cell" else pa.float64())
@@ -59,7 +62,8 @@ def history_table(history: pd.DataFrame) -> pd.DataFrame:
     out["epoch"] = epoch.astype("int64" if epoch.notna().all() else "Int64")
     out["cell"] = out["cell"].astype(object).where(out["cell"].notna(), None)
     out["cell"] = out["cell"].map(lambda c: None if c is None else str(c))
-    for name in ("learning_rate", "loss", "val_loss", "top1", "top5"):
+    for name in ("learning_rate", "loss", "val_loss", "top1", "top5",
+                 *(c for c in HOLDOUT_HISTORY_COLUMNS if c in out.columns)):
         out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
     return out.sort_values(["replicate", "cell", "epoch"], kind="stable").reset_index(drop=True)
 
@@ -105,9 +109,9 @@ def write_report(
         ),
         FigureLink(
             "Early-stop epoch vs. weights remaining", EARLY_STOP_PNG,
-            "Epoch of the lowest val loss (numbered as in the dense run: a cell rewound to "
-            "epoch k trains epochs k+1 to T), mean with min–max bars, with the same axes and "
-            "lines.",
+            f"Epoch of the lowest {figures.early_stop_split_of(df)} loss (numbered as in the "
+            "dense run: a cell rewound to epoch k trains epochs k+1 to T), mean with min–max "
+            "bars, with the same axes and lines.",
         ),
     ]
     names = line_names or figures.LineNames()

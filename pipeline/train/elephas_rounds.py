@@ -77,7 +77,7 @@ class RoundWorker(SparkWorker):
     def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
         from pyspark import TaskContext
 
-        import pipeline.train.schedules  # noqa: F401 - registers the LR schedule for deserialize
+        import pipeline.train.optimizers  # noqa: F401 - registers the optimizer and schedule
         from pipeline.train.devices import configure_task_devices
 
         config = self.train_config

@@ -34,6 +34,11 @@ class EvalResult:
         return {"images": self.images, "top1": self.top1, "top5": self.top5,
                 "val_loss": self.loss}
 
+    def holdout_dict(self) -> dict[str, float]:
+        """The figures of an evaluation on the holdout (``data.holdout_per_class``), as
+        history entries name them; the early-stop epoch reads ``holdout_loss``."""
+        return {"holdout_top1": self.top1, "holdout_loss": self.loss}
+
 
 def predict_probs(model, x: np.ndarray, batch_size: int) -> np.ndarray:  # noqa: ANN001
     """``model.predict``'s probabilities from the same compiled predict function, a batch per

@@ -25,7 +25,8 @@ _COMPILED: dict[tuple, tuple[keras.Model, keras.optimizers.Optimizer]] = {}
 
 
 def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Masked)Spec, TrainSettings
-                   head_only: bool = False) -> tuple[keras.Model, keras.optimizers.Optimizer]:
+                   head_only: bool = False, moments_from: int = 0,
+                   ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
     """One compiled model and its built optimizer per (spec, training settings, steps per
     epoch, head-only) in this (reused) Python worker, as the Elephas worker keeps one: the
     next cell then costs its training, not a model build and a graph trace. Every cell
@@ -33,11 +34,12 @@ def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Maske
 
     ``head_only`` freezes every layer but the classifier before compiling (BatchNorm layers
     then also keep their moving statistics), so only the classifier trains.
+    ``moments_from`` is the optimizer's restart step (:func:`make_optimizer`).
     """
     from pipeline.models import CLASSIFIER
     from pipeline.train.optimizers import make_loss, make_optimizer
 
-    key = (spec, repr(train), steps_per_epoch, head_only)
+    key = (spec, repr(train), steps_per_epoch, head_only, moments_from)
     cached = _COMPILED.get(key)
     if cached is None:
         _COMPILED.clear()  # one model per worker: bounds memory
@@ -46,7 +48,7 @@ def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Maske
         if head_only:
             for layer in model.layers:
                 layer.trainable = layer.name == CLASSIFIER
-        optimizer = make_optimizer(train, steps_per_epoch)
+        optimizer = make_optimizer(train, steps_per_epoch, moments_from)
         model.compile(optimizer=optimizer, loss=make_loss(train.label_smoothing),
                       metrics=["accuracy"])
         optimizer.build(model.trainable_variables)

@@ -27,7 +27,7 @@ from pipeline.experiment.run_dir import RunDirectory
 from pipeline.experiment.run_layout import RunLayout
 from pipeline.report.figures import LineNames
 from pipeline.store import ArtifactStore, StoreError, normalize_url
-from pipeline.transfer.settings import TransferJobSettings, source_settings
+from pipeline.transfer.settings import TransferJobSettings, check_target_run, source_settings
 from pipeline.transfer.source import check_source, import_source, transfer_levels
 from pipeline.transfer.summary import TARGET_TICKET, target_ticket_rows, transfer_markdown
 
@@ -48,7 +48,8 @@ def _check(condition: bool, message: str) -> None:
 
 def transfer_preflight(s: TransferJobSettings) -> tuple[DatasetFacts, list[int]]:
     """The main job's checks, then the transfer's: the source has what is transferred, the
-    target run (if any) is on the same data and model. Returns the facts and the levels."""
+    target run (if any) is on the same data with the same training settings. Returns the
+    facts and the levels."""
     facts = preflight(s)
     t = s.transfer
     _check(bool(t.source), "transfer.source: not set (--from RUN_DIR)")
@@ -75,11 +76,7 @@ def transfer_preflight(s: TransferJobSettings) -> tuple[DatasetFacts, list[int]]
                f"train.batch_size {s.train.batch_size}); lower train.batch_size")
     check_source(RunLayout(normalize_url(t.source)), s.run.replicates, levels, s.rewind.epochs)
     if t.target_run:
-        target = source_settings(t.target_run)
-        _check(normalize_url((target.get("data") or {}).get("url", "")) ==
-               normalize_url(s.data.url),
-               f"transfer.target_run: {t.target_run} was trained on "
-               f"{(target.get('data') or {}).get('url')}, not on {s.data.url}")
+        check_target_run(s)  # as load_transfer_settings did: settings made otherwise too
         _check(ArtifactStore(normalize_url(t.target_run)).exists(RESULTS),
                f"transfer.target_run: {t.target_run} has no {RESULTS} (did it finish?)")
     return facts, levels

@@ -7,6 +7,13 @@ code) retraces the dense stage when it starts from the dense state.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import keras
 import numpy as np
 import pytest
 
@@ -42,10 +49,11 @@ def _assert_same_weights(run_url: str, cell: Cell) -> None:
 
 @pytest.fixture(scope="module")
 def task_run(spark, sample_dataset, tmp_path_factory):
+    # replay: the cells take the dense run's batches, so level 0 can retrace it
     settings = tiny_settings(
         sample_dataset, str(tmp_path_factory.mktemp("rewind_task")), f"train.epochs={EPOCHS}",
         f"train.batch_size={BATCH}", "prune.levels=1", "rewind.epochs=[0, 2]",
-        "grid.controls=[]",
+        "grid.controls=[]", "grid.data_order=replay",
     )
     return settings, run_prune_job(settings, spark=spark)
 
@@ -90,8 +98,74 @@ def test_data_parallel_level_zero_reproduces_the_dense_epochs(spark, sample_data
     settings = tiny_settings(
         sample_dataset, str(tmp_path), f"train.epochs={EPOCHS}", f"train.batch_size={BATCH}",
         "prune.levels=1", "rewind.epochs=[2]", "rewind.optimizer=restore",
-        "grid.controls=[]", "grid.mode=data_parallel",
+        "grid.controls=[]", "grid.mode=data_parallel", "grid.data_order=replay",
     )
     outcome = run_prune_job(settings, spark=spark)
     assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
     _assert_same_weights(outcome.run_url, Cell(0, 2))
+
+
+@contextmanager
+def _recorded_batches() -> Iterator[list[list[str]]]:
+    """Every training batch of this process while open, as its images' digests in order."""
+    batches: list[list[str]] = []
+    original = keras.Model.train_on_batch
+
+    def recording(self, x, y=None, **kw):  # noqa: ANN001, ANN202
+        batches.append([hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+                        for image in np.asarray(x)])
+        return original(self, x, y, **kw)
+
+    keras.Model.train_on_batch = recording
+    try:
+        yield batches
+    finally:
+        keras.Model.train_on_batch = original
+
+
+def _context(settings, outcome, tmp_path, data_order: str):  # noqa: ANN001, ANN202
+    """The replicate's cell context on a copy of the run, under ``data_order``."""
+    from pipeline.experiment.dense_stage import model_spec
+    from pipeline.experiment.mask_stage import policy_for
+    from pipeline.experiment.preflight import preflight
+
+    rep = RunDirectory(settings, replicate=0)
+    copy = tmp_path / data_order
+    shutil.copytree(rep.url.removeprefix("file://"), copy)
+    facts = preflight(settings)
+    workers = int(rep.store.read_json("dense", "_COMPLETE")["workers"])
+    ctx = rep.to_remote(facts, model_spec(rep, facts), workers, policy_for(rep).to_dict())
+    return dataclasses.replace(ctx, layout=RunLayout(str(copy)), data_order=data_order)
+
+
+def test_every_arm_of_a_replicate_trains_on_one_batch_order(task_run, tmp_path):
+    from pipeline.data.dataset import DatasetSplit
+    from pipeline.experiment.cell_run import train_in_task
+    from pipeline.train.in_process import InProcessRounds, compiled_model
+
+    settings, outcome = task_run
+    arms = [Cell(1, 0), Cell(1, 0, "reinit"), Cell(1, 0, "random_mask"), Cell(0, 0)]
+    seen = {}
+    for order in ("fresh", "replay"):
+        ctx = _context(settings, outcome, tmp_path, order)
+        for cell in arms:
+            with _recorded_batches() as batches:
+                row = train_in_task(ctx, cell)
+            assert row["status"] == "ok" and row["data_order_seed"] == ctx.data_order_seed
+            seen[order, cell.name] = batches
+    fresh = seen["fresh", "L1-k0-none"]
+    assert len(fresh) >= 2 * _steps_per_epoch(outcome.run_url, 300)  # 4 epochs of batches
+    for cell in arms[1:]:  # the same image ids in the same order, batch by batch
+        assert seen["fresh", cell.name] == fresh, cell.name
+        assert seen["replay", cell.name] == seen["replay", "L1-k0-none"], cell.name
+    # the dense run's own order, as its procedure draws it (run seed)
+    ctx = _context(settings, outcome, tmp_path / "dense", "replay")
+    procedure = ctx.procedure()
+    assert procedure.seed == ctx.run_seed
+    model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch)
+    trainer = InProcessRounds(model, optimizer, procedure)
+    with _recorded_batches() as dense:
+        for epoch in range(1, EPOCHS + 1):
+            trainer.train_epoch(DatasetSplit.of(ctx.train_url).row_groups(), epoch)
+    assert seen["replay", "L1-k0-none"] == dense
+    assert fresh != dense and sorted(map(sorted, fresh)) != sorted(map(sorted, dense))

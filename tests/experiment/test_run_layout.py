@@ -36,9 +36,11 @@ def test_remote_context_is_derived_from_the_run(tmp_path):
     assert type(ctx.layout) is RunLayout and ctx.layout.url == run.url  # no settings inside
     assert isinstance(ctx.spec, MaskedSpec)
     assert ctx.workers == 3 and ctx.rewind_optimizer == "restore"
-    procedure = ctx.procedure(seed=5)  # cells train with the dense stage's procedure
+    procedure = ctx.procedure()  # cells train with the dense stage's procedure
     assert (procedure.workers, procedure.batch_size, procedure.global_batch) == (3, 8, 24)
-    assert procedure.steps_per_epoch == 300 // 24 and procedure.seed == 5
+    assert procedure.steps_per_epoch == 300 // 24
+    # grid.data_order: fresh (the default) draws the grid's own order, not the dense run's
+    assert procedure.seed == ctx.data_order_seed != settings.run.seed
     assert ctx.deterministic == settings.run.deterministic
     assert pickle.loads(pickle.dumps(ctx)) == ctx  # picklable for Spark tasks
 

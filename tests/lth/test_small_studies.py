@@ -126,6 +126,7 @@ def test_study_configs_follow_the_paper(config, sparsest):
     assert settings.rewind.epochs[0] == 0 and len(settings.rewind.epochs) == 2
     assert set(settings.grid.controls) == {"reinit", "random_mask"}
     assert settings.train.num_workers == 1 and settings.train.optimizer == "adam"
+    assert settings.data.holdout_per_class == 10  # early stops read the holdout, not val
     m = settings.model
     model = to_masked(create_model(m.name, image_size=m.image_size, classes=10,
                                    grayscale=m.grayscale))

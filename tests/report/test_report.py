@@ -139,7 +139,8 @@ def test_results_table_files(run) -> None:
         assert list(table.columns[: len(REQUIRED)]) == REQUIRED
         assert set(table.columns[len(REQUIRED):]) == {
             "cell", "error", "epochs", "layers_emptied", "depthwise_channels_emptied", "model",
-            "replicate", "control_seed"}
+            "replicate", "control_seed", "data_order_seed", "holdout_top1", "holdout_loss",
+            "early_stop_split"}
         assert (table.replicate == 0).all()  # rows without a replicate: one replicate, 0
         assert table.control_seed.isna().all()
         order = [(r.level, -1 if pd.isna(r.rewind_epoch) else int(r.rewind_epoch), r.control)
@@ -222,12 +223,13 @@ def test_findings_state_the_measured_verdicts(run) -> None:
     report = open(os.path.join(run[0], "report.md"), encoding="utf-8").read()
     blocks = _findings(report)
     assert set(blocks) == set(TOP1)
-    one = "**inconclusive (one replicate)**"
+    one = "**inconclusive (fewer than 3 replicates)**"
+    alone = "points, one replicate)"
     expected = {
-        (1, 0): {"reinit": f"{one} (+10.00 points)", "random_mask": f"{one} (+0.20 points)"},
-        (1, 1): {"reinit": f"{one} (-3.00 points)", "random_mask": f"{one} (+1.00 points)"},
-        (2, 0): {"reinit": f"{one} (+16.00 points)", "random_mask": f"{one} (-1.00 points)"},
-        (2, 1): {"reinit": f"{one} (+13.00 points)", "random_mask": "no result (failed)"},
+        (1, 0): {"reinit": f"{one} (+10.00 {alone}", "random_mask": f"{one} (+0.20 {alone}"},
+        (1, 1): {"reinit": f"{one} (-3.00 {alone}", "random_mask": f"{one} (+1.00 {alone}"},
+        (2, 0): {"reinit": f"{one} (+16.00 {alone}", "random_mask": f"{one} (-1.00 {alone}"},
+        (2, 1): {"reinit": f"{one} (+13.00 {alone}", "random_mask": "no result (failed)"},
     }
     for key, verdicts in expected.items():
         for control, verdict in verdicts.items():
@@ -235,7 +237,7 @@ def test_findings_state_the_measured_verdicts(run) -> None:
             assert line.endswith(verdict), (key, line)
     # like for like: the level-0 cell of the same rewind epoch, never the dense run
     assert "ticket val top-1 70.00%\n" in blocks[(1, 0)]
-    assert (f"  - vs level-0 reference `L0-k0-none` 74.00%: {one} (-4.00 points)"
+    assert (f"  - vs level-0 reference `L0-k0-none` 74.00%: {one} (-4.00 {alone}"
             in blocks[(1, 0)])
     assert "ticket val top-1 66.00%\n  - vs level-0 reference `L0-k0-none` 74.00%" in blocks[(2, 0)]
     for key in ((1, 1), (2, 1)):
@@ -246,12 +248,13 @@ def test_findings_state_the_measured_verdicts(run) -> None:
             "75.00% after 6 epochs.") in findings
     assert "- rewind epoch 0: val top-1 74.00%" in findings
     assert "- rewind epoch 1: no level-0 reference (`L0-k1-none` missing)" in findings
-    assert ("out of 7 comparisons with results, the ticket beat the control 0 times, matched "
-            "it 0 times, fell below it 0 times and was inconclusive 7 times (7 with one "
-            "replicate); 1 had no result.") in findings
+    assert ("Against the controls: 7 comparisons with results; adjusted for multiplicity "
+            "(Holm): 0 beat, 0 non-inferior, 0 matched, 0 fell below, 7 inconclusive; each "
+            "alone: 0 beat, 0 non-inferior, 0 matched, 0 fell below, 7 inconclusive (7 with "
+            "fewer than 3 replicates); 1 had no result.") in findings
     assert "paired t-interval on the per-replicate differences" in findings
-    assert "within ±1 point (the margin)" in findings
-    assert "Every comparison rests on one replicate" in findings
+    assert "inside ±1 point (the margin)" in findings
+    assert "Every comparison rests on fewer than 3 replicates" in findings
 
 
 def test_layer_figure_is_skipped_without_csv(tmp_path) -> None:
@@ -346,11 +349,11 @@ def test_ticket_is_compared_with_the_level0_cell_of_its_rewind_epoch() -> None:
                                 "L1-k0-reinit", "L1-k2-none", "L1-k2-reinit"]
     assert frame.set_index("cell").best_epoch["L1-k2-none"] == 4  # the dense run's numbering
     findings = _findings_of(rows)
-    one = "**inconclusive (one replicate)**"
+    one = "**inconclusive (fewer than 3 replicates)**"
     assert ("val top-1 65.00%\n  - vs level-0 reference `L0-k2-none` 60.00%: "
-            f"{one} (+5.00 points)") in findings
+            f"{one} (+5.00 points, one replicate)") in findings
     assert ("val top-1 85.00%\n  - vs level-0 reference `L0-k0-none` 80.00%: "
-            f"{one} (+5.00 points)") in findings
+            f"{one} (+5.00 points, one replicate)") in findings
     assert "90.00% (" not in findings  # never against the dense run
     assert ("Dense training run (source of the rewind points and the level-1 masks): val "
             "top-1 90.00% after 4 epochs.") in findings
@@ -419,8 +422,8 @@ def test_tickets_without_controls_still_meet_their_reference() -> None:
     findings = _findings_of(rows)
     assert "No control runs with results to compare against" in findings
     assert ("- **Level 1** (50.00% of prunable weights remaining), rewind epoch 0: ticket val "
-            "top-1 70.00%\n  - vs level-0 reference `L0-k0-none` 80.00%: **inconclusive (one "
-            "replicate)** (-10.00 points)") in findings
+            "top-1 70.00%\n  - vs level-0 reference `L0-k0-none` 80.00%: **inconclusive (fewer "
+            "than 3 replicates)** (-10.00 points, one replicate)") in findings
 
 
 def test_dead_structure_names_the_replicate_only_for_replicates() -> None:

@@ -72,7 +72,7 @@ def test_best_epoch_uses_the_history_own_epoch_numbers():
 
 
 def test_dead_structure_columns():
-    assert REQUIRED_COLUMNS[-4:-2] == ("layers_emptied", "depthwise_channels_emptied")
+    assert REQUIRED_COLUMNS[15:17] == ("layers_emptied", "depthwise_channels_emptied")
     dense = ResultRow.dense(0, HISTORY)
     assert (dense.layers_emptied, dense.depthwise_channels_emptied) == (0, 0)
     summary = dict(SPARSITY, layers_emptied=2, depthwise_channels_emptied=17)
@@ -101,8 +101,8 @@ def test_dense_run_is_told_from_level0_cells():
 
 
 def test_replicate_and_control_seed_columns():
-    # appended last: the older columns keep their positions
-    assert REQUIRED_COLUMNS[-2:] == ("replicate", "control_seed")
+    # appended after the older columns, which keep their positions
+    assert REQUIRED_COLUMNS[17:19] == ("replicate", "control_seed")
     dense = ResultRow.dense(5, HISTORY, replicate=2)
     assert (dense.replicate, dense.control_seed, dense.seed) == (2, None, 5)
     assert ResultRow.dense(5, HISTORY).replicate == 0  # older calls: one replicate

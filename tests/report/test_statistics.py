@@ -17,18 +17,20 @@ from pipeline.report.figures import DPI, FIGSIZE, learning_curves, line_figure
 from pipeline.report.markdown import render_report
 from pipeline.report.result_row import ResultRow
 from pipeline.report.statistics import (
-    BEAT,
-    FELL_BELOW,
-    INCONCLUSIVE,
-    MARGIN_POINTS,
-    MATCHED,
-    ONE_REPLICATE,
     SUMMARY_COLUMNS,
+    ReplicateError,
     comparisons_frame,
     t_interval,
-    verdict,
 )
 from pipeline.report.table import results_frame
+from pipeline.report.verdicts import (
+    BEAT,
+    FELL_BELOW,
+    FEW_REPLICATES,
+    INCONCLUSIVE,
+    MATCHED,
+    NON_INFERIOR,
+)
 from pipeline.store import ArtifactStore
 from pipeline.tickets.controls import TICKET
 
@@ -158,10 +160,10 @@ def test_verdict_flips_to_beat_only_when_the_interval_excludes_zero(n: int) -> N
         assert len(control) == 1 and control[0].n == n
         low, high = _interval(diffs)
         assert control[0].interval.low == pytest.approx(low, abs=1e-6)
-        expected = BEAT if low > 0 else INCONCLUSIVE
+        expected = BEAT if low > 0 else NON_INFERIOR if low > -1 else INCONCLUSIVE
         assert control[0].verdict == expected, (shift, low, high)
         seen.add(expected)
-    assert seen == {BEAT, INCONCLUSIVE}
+    assert seen == {BEAT, NON_INFERIOR, INCONCLUSIVE} if n < 5 else {BEAT, NON_INFERIOR}
 
 
 def test_verdict_words() -> None:
@@ -176,19 +178,31 @@ def test_verdict_words() -> None:
                if c.other == "reinit"]
         assert c.verdict == word, diffs
         assert c.interval.mean == pytest.approx(statistics.fmean(diffs))
-    assert verdict(1, math.nan, math.nan) == ONE_REPLICATE
-    assert verdict(3, -MARGIN_POINTS, MARGIN_POINTS) == MATCHED
-    assert verdict(3, -MARGIN_POINTS - 0.01, 0.5) == INCONCLUSIVE
     # a difference that excludes 0 is reported as such, even inside the margin
-    assert verdict(3, 0.1, 0.3) == BEAT
+    [c] = [c for c in paired_comparisons(results_frame(_pair_rows([0.2, 0.25, 0.3])))
+           if c.other == "reinit"]
+    assert c.verdict == BEAT
 
 
 def test_one_replicate_is_inconclusive_and_said_so() -> None:
     [c] = [c for c in paired_comparisons(results_frame(_pair_rows([10.0])))
            if c.other == "reinit"]
-    assert c.n == 1 and c.verdict == ONE_REPLICATE
+    assert c.n == 1 and c.verdict == FEW_REPLICATES
     text = render_report(results_frame(_pair_rows([10.0])), {}, {}, [])
-    assert "vs `reinit` 50.00%: **inconclusive (one replicate)** (+10.00 points)" in text
+    assert ("vs `reinit` 50.00%: **inconclusive (fewer than 3 replicates)** (+10.00 points, "
+            "one replicate)") in text
+
+
+def test_a_replicate_twice_or_unnumbered_is_an_error_not_an_average() -> None:
+    rows = _pair_rows([2.0, 2.5, 3.0])
+    twice = results_frame(rows + [rows[0]])
+    with pytest.raises(ReplicateError, match=r"replicate\(s\) \[0\] appear more than once"):
+        paired_comparisons(twice)
+    unnumbered = results_frame(rows)
+    unnumbered["replicate"] = unnumbered["replicate"].astype("Float64")
+    unnumbered.loc[0, "replicate"] = None
+    with pytest.raises(ReplicateError, match="without a replicate number"):
+        paired_comparisons(unnumbered)
 
 
 def test_comparisons_pair_by_replicate_and_skip_failed_ones() -> None:
