@@ -32,8 +32,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,cloud]'
 	touch $(STAMP)
 
+# Lint first, so a lint error fails in seconds; the slowest tests are listed at the end.
 test: setup $(SPARK35_STAMP)
-	$(PY) -m pytest
+	$(VENV)/bin/ruff check pipeline jobs tests benchmarks
+	$(PY) -m pytest --durations=15
 	$(MAKE) --no-print-directory test-spark35
 
 $(SPARK35_STAMP): $(STAMP)

@@ -43,10 +43,11 @@ import numpy as np
 
 MIN_POINTS = 6  # the smallest trailing window the stationarity detector tests
 FLAT_POINTS = 32  # windows ending within the first 32 points share the level beta
-SPENDING_POWER = 2  # past FLAT_POINTS the share falls as (FLAT_POINTS / n) ** 2
+SPENDING_POWER = 3  # past FLAT_POINTS the share falls as (FLAT_POINTS / n) ** 3
 CALIBRATION_POINTS = 256  # the length of the simulated random walks (longer windows: 4×W)
 CALIBRATION_WALKS = 8000
 CALIBRATION_SEED = 20190926  # fixed: the detector's levels are the same in every run
+MONTE_CARLO_Z = 1.645  # the calibrated rate is held below alpha by this many standard errors
 
 
 def max_distance(pruned: float, pruned_other: float | None = None) -> float:
@@ -195,13 +196,15 @@ class _Calibration:
         return (above + 1) / (self.null.size + 1)
 
     def level(self, alpha: float) -> float:
-        """The largest beta with (walks that fire) + beta·tail ≤ alpha."""
+        """The largest beta with (walks that fire) + beta·tail ≤ alpha less the one-sided 95%
+        sampling error of that rate (so the rate itself, not only its estimate, is ≤ alpha)."""
         walks = self.minima.size
+        budget = alpha - MONTE_CARLO_Z * np.sqrt(alpha * (1 - alpha) / walks)
         fired = np.arange(1, walks + 1) / walks  # rate once beta reaches minima[k]
-        over = np.flatnonzero(fired + self.minima * self.tail > alpha)
+        over = np.flatnonzero(fired + self.minima * self.tail > budget)
         k = int(over[0]) if over.size else walks
         below_next = np.nextafter(self.minima[k], 0) if k < walks else np.inf
-        return float(min(below_next, (alpha - k / walks) / self.tail))
+        return float(max(0.0, min(below_next, (budget - k / walks) / self.tail)))
 
 
 @lru_cache(maxsize=None)
