@@ -1,4 +1,12 @@
-"""``early_bird.*``: mask tracking during dense training, its detectors and early stopping."""
+"""``early_bird.*``: mask tracking during dense training, its detectors and early stopping.
+
+``epsilon`` is relative: the distance rule compares mask distances with ``epsilon`` times the
+largest normalised Hamming distance two masks at the tracked pruning fraction p can have,
+2·min(p, 1 - p) (``detectors.max_distance``), so one value means the same at every p: at
+20% pruning two unrelated masks differ by about 0.32 of a largest 0.4, and the default 0.1
+asks for less than 0.04. ``alpha`` bounds the stationarity detector's false alarms on random
+walks over the whole scan, not per window (``detectors``).
+"""
 
 from __future__ import annotations
 
@@ -30,16 +38,25 @@ class EarlyBirdSettings:
         "channel mask (needs channel_ratio)"
     )
     window: int = setting(5, "distance rule: the last W mask distances must all be < epsilon")
-    epsilon: float = setting(0.1, "distance rule: threshold on the normalised Hamming distance")
+    epsilon: float = setting(
+        0.1, "distance rule: threshold on the normalised Hamming distance, as a fraction of "
+        "the largest distance two masks at the tracked pruning fraction p can have, "
+        "2·min(p, 1 - p) (0.4 at p = 0.2; two unrelated masks differ by 1 - min(p, 1 - p) of "
+        "it, 0.8 at p = 0.2); 0.1 is You et al.'s 0.1 at p = 0.5"
+    )
     series: Literal["window_max_distance", "distance", "changed", "nuclear_norm"] = setting(
         "window_max_distance", "the series the stationarity detector tests: the largest "
         "distance to the last W masks (levels off once the mask settles), the distance to the "
         "previous mask, the fraction of kept weights newly kept, or the masks' nuclear norm"
     )
     stationarity_window: int = setting(
-        8, "stationarity detector: trailing points tested (at least 6, for the ADF fit)"
+        8, "stationarity detector: trailing points tested (at least 6); longer windows "
+        "detect a settled series more often (README, early-bird tickets)"
     )
-    alpha: float = setting(0.05, "stationarity detector: level of Mann–Kendall and ADF")
+    alpha: float = setting(
+        0.05, "stationarity detector: level of the Mann–Kendall trend test, and the largest "
+        "rate at which the whole scan fires on a random walk, at any series length"
+    )
     stop: bool = setting(False, "end dense training `patience` tracked points after detection")
     detector: Literal["distance", "stationarity"] = setting(
         "stationarity", "the detector that stops training (early_bird.stop)"
@@ -66,7 +83,7 @@ class EarlyBirdSettings:
         require(self.window >= 1, "window", "must be at least 1")
         require(0 < self.epsilon < 1, "epsilon", f"must be in (0, 1), got {self.epsilon}")
         require(self.stationarity_window >= 6, "stationarity_window",
-                f"must be at least 6 (the ADF fit), got {self.stationarity_window}")
+                f"must be at least 6, got {self.stationarity_window}")
         require(0 < self.alpha < 1, "alpha", f"must be in (0, 1), got {self.alpha}")
         require(self.patience >= 0, "patience", "must be 0 or more")
         require(not (self.compare and self.stop), "compare",

@@ -98,10 +98,12 @@ def early_bird_markdown(run, replicates: list,  # noqa: ANN001 - RunDirectory, i
         "## Early-bird tickets",
         tracking_text(s),
         f"The detectors read the {kind_text(s)}. Distance rule (You et al.): the last "
-        f"{s.window} distances between consecutive masks below {s.epsilon}. Stationarity: "
-        f"over the last {s.stationarity_window} points of the `{s.series_prefix}{s.series}` "
-        f"series, no Mann–Kendall trend (p ≥ {s.alpha}) and an ADF test rejecting a unit "
-        f"root (p < {s.alpha}).",
+        f"{s.window} distances between consecutive masks below {s.epsilon} of the largest "
+        "distance two masks at the tracked pruning fraction can have. Stationarity: over the "
+        f"last {s.stationarity_window} points of the `{s.series_prefix}{s.series}` series, no "
+        f"Mann–Kendall trend and a von Neumann ratio that rejects a random walk, with levels "
+        f"set so that the whole scan fires on at most {s.alpha:.0%} of simulated random walks "
+        "of any length (a series shorter than a few windows rarely qualifies).",
         "\n".join(lines),
         *(["Tickets drawn at the early-bird point (`early_bird.compare`, rows `early_bird*`), "
            "against the tickets of the fully trained network, with the same rewind points, "

@@ -122,12 +122,21 @@ class EarlyBirdTracker:
                  or "none", time.monotonic() - start)
         return detections
 
+    def pruned_fraction(self) -> float | None:
+        """The fraction the detectors' latest tracked mask prunes (None before any)."""
+        kind = CHANNELS if self.settings.masks == "channels" else MAGNITUDE
+        if not self.flats[kind]:
+            return None
+        last = self.flats[kind][-1]
+        return 1.0 - np.count_nonzero(last) / last.size
+
     def detections(self) -> dict[str, dict[str, int] | None]:
         s = self.settings
         prefix = s.series_prefix
         fired = {
+            # epsilon is a fraction of the largest distance at the tracked pruning fraction
             "distance": distance_rule([p[prefix + "distance"] for p in self.points],
-                                      s.window, s.epsilon),
+                                      s.window, s.epsilon, pruned=self.pruned_fraction()),
             "stationarity": stationarity_rule([p[prefix + s.series] for p in self.points],
                                               s.stationarity_window, s.alpha),
         }

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_config
+from pipeline.early_bird.detectors import distance_threshold, stationarity_rule
 from pipeline.early_bird.series import flat
 from pipeline.early_bird.tracker import EARLY_BIRD_DIR, EARLY_BIRD_JSON, mask_name
 from pipeline.experiment.job import run_prune_job
@@ -42,15 +43,29 @@ def tracked(spark, sample_dataset, tmp_path_factory):
                          spark=spark)
 
 
-def test_the_series_falls_and_both_detectors_fire_before_the_last_epoch(tracked):
+def test_the_series_falls_and_the_detectors_read_it(tracked):
     record = _record(tracked)
     points = record["points"]
     assert [p["epoch"] for p in points] == list(range(1, EPOCHS + 1))
     distances = [p["distance"] for p in points[1:]]
     assert distances[-1] < distances[0]
-    for name in ("distance", "stationarity"):
-        found = record["detections"][name]
-        assert found is not None and found["epoch"] < EPOCHS, (name, record["detections"])
+    found = record["detections"]["distance"]
+    assert found is not None and found["epoch"] < EPOCHS, record["detections"]
+    # epsilon is relative: 0.1 of the largest distance at the tracked pruning fraction
+    pruned = 1 - np.mean(flat(_tracked(tracked, EPOCHS)))
+    threshold = distance_threshold(0.1, pruned)
+    assert threshold == pytest.approx(0.1 * 2 * min(pruned, 1 - pruned))
+    assert all(d < threshold for d in distances[found["index"] - 5:found["index"]])
+    # The calibrated stationarity rule as the tracker ran it; 12 epochs are too few points
+    # for it to tell this series from a random walk, so it must not fire before the series
+    # has come within twice its final level.
+    settings = record["settings"]
+    series = [p[settings["series"]] for p in points]
+    index = stationarity_rule(series, settings["stationarity_window"], settings["alpha"])
+    stationary = record["detections"]["stationarity"]
+    assert (stationary and stationary["index"]) == index
+    if index is not None:
+        assert series[index] <= 2 * series[-1]
     report = ArtifactStore(tracked.run_url).read_text("report.md")
     assert "## Early-bird tickets" in report
     assert ArtifactStore(tracked.run_url).exists("figures", "early_bird_distances.png")

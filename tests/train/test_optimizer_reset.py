@@ -67,10 +67,12 @@ def test_zero_moments_under_the_global_step_are_not_a_new_adam():
 
 
 def test_the_restart_survives_serialization_and_accumulation():
-    # Elephas workers rebuild the optimizer from its config
+    # Elephas workers rebuild the optimizer from its config, through tf.keras as Elephas does
+    from tensorflow.keras.optimizers import deserialize, serialize
+
     train = _train("adam", batch_size=8, micro_batch_size=4)
     optimizer = make_optimizer(train, STEPS_PER_EPOCH, moments_from=STEP)
-    copy = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    copy = deserialize(serialize(optimizer))
     assert isinstance(copy, RestartedAdam) and copy.moments_from == STEP
     assert copy.gradient_accumulation_steps == 2
     weight = keras.Variable(np.zeros(4, "float32"))
