@@ -77,24 +77,32 @@ def split_labels(split: DatasetSplit) -> tuple[list[RowSlice], np.ndarray]:
     return groups, (np.concatenate(labels) if labels else np.zeros(0, np.int64))
 
 
-def draw_holdout(labels: np.ndarray, classes: int, per_class: int, seed: int) -> np.ndarray:
-    """Sorted positions of ``per_class`` rows of every class 0..classes-1, drawn with
-    ``seed``; every class must keep at least one row for training."""
-    if per_class < 0:
-        raise HoldoutError(f"data.holdout_per_class: must be 0 or more, got {per_class}")
+def draw_per_class(labels: np.ndarray, classes: int, count: int, seed: int, setting: str,
+                   error: type[Exception], keep_one: bool = False) -> np.ndarray:
+    """Sorted positions of ``count`` rows of every class 0..classes-1, drawn with ``seed``;
+    a class with too few rows raises ``error`` naming ``setting``. With ``keep_one`` every
+    class must also keep a row outside the draw."""
+    if count < 0:
+        raise error(f"{setting}: must be 0 or more, got {count}")
     rng = np.random.default_rng(seed)
     chosen = []
     for label in range(classes):
         rows = np.flatnonzero(labels == label)
-        if len(rows) < per_class:
-            raise HoldoutError(f"data.holdout_per_class: class {label} has only {len(rows)} "
-                               f"training images, fewer than {per_class}")
-        if len(rows) == per_class:
-            raise HoldoutError(f"data.holdout_per_class: {per_class} would take all "
-                               f"{len(rows)} training images of class {label} and leave it "
-                               "none to train on")
-        chosen.append(rng.choice(rows, size=per_class, replace=False))
+        if len(rows) < count:
+            raise error(f"{setting}: class {label} has only {len(rows)} training images, "
+                        f"fewer than {count}")
+        if keep_one and len(rows) == count:
+            raise error(f"{setting}: {count} would take all {len(rows)} training images of "
+                        f"class {label} and leave it none to train on")
+        chosen.append(rng.choice(rows, size=count, replace=False))
     return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+def draw_holdout(labels: np.ndarray, classes: int, per_class: int, seed: int) -> np.ndarray:
+    """Sorted positions of ``per_class`` rows of every class 0..classes-1, drawn with
+    ``seed``; every class must keep at least one row for training."""
+    return draw_per_class(labels, classes, per_class, seed, "data.holdout_per_class",
+                          HoldoutError, keep_one=True)
 
 
 @dataclass(frozen=True)

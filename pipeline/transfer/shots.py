@@ -46,15 +46,9 @@ def _labels(split: DatasetSplit) -> tuple[list, np.ndarray, np.ndarray]:
 
 def draw_shots(labels: np.ndarray, classes: int, shots: int, seed: int) -> np.ndarray:
     """Sorted positions of ``shots`` rows of every class 0..classes-1, drawn with ``seed``."""
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for label in range(classes):
-        rows = np.flatnonzero(labels == label)
-        if len(rows) < shots:
-            raise ShotsError(f"transfer.shots_per_class: class {label} has only {len(rows)} "
-                             f"training images, fewer than {shots}")
-        chosen.append(rng.choice(rows, size=shots, replace=False))
-    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, int)
+    from pipeline.data.holdout import draw_per_class
+
+    return draw_per_class(labels, classes, shots, seed, "transfer.shots_per_class", ShotsError)
 
 
 def write_shots(train_url: str, out_url: str, shots: int, seed: int) -> str:
