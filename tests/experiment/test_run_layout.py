@@ -68,3 +68,30 @@ def test_replicates_have_their_own_seeds_and_directories(tmp_path):
                      num_classes=10, train_rows=300, val_rows=100),
         ModelSpec("lenet_300_100", 16, 10), dense_workers=2, policy={})
     assert (ctx.replicate, ctx.run_seed) == (2, seeds[2])
+
+
+def test_a_cell_trained_on_another_data_order_is_refused_not_mixed(tmp_path):
+    import dataclasses
+
+    import pytest
+
+    from pipeline.experiment.cell_run import finished_result
+    from pipeline.experiment.preflight import PreflightError
+
+    settings = tiny_settings("unused", str(tmp_path))
+    run = RunDirectory(settings)
+    facts = DatasetFacts(url="d", train_url="d/train", val_url="d/val", image_size=32,
+                         num_classes=10, train_rows=300, val_rows=100)
+    ctx = run.to_remote(facts, ModelSpec("lenet_300_100", 16, 10), dense_workers=1,
+                        policy={"strategy": "global"})
+    cell = Cell(1, 0, "reinit")
+    row = {"cell": cell.name, "status": "ok", "data_order_seed": ctx.data_order_seed}
+    ctx.layout.store.write_json(row, *ctx.layout.cell_result(cell))
+    assert finished_result(ctx, cell) == row
+    replay = dataclasses.replace(ctx, data_order="replay")  # the dense run's order
+    with pytest.raises(PreflightError, match="trained on another data order"):
+        finished_result(replay, cell)
+    del row["data_order_seed"]  # a result written before grid.data_order existed
+    ctx.layout.store.write_json(row, *ctx.layout.cell_result(cell))
+    with pytest.raises(PreflightError, match="give this run a new run.output"):
+        finished_result(ctx, cell)
