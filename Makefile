@@ -61,11 +61,11 @@ lint: setup
 demo: setup
 	bash jobs/demo.sh $(DEMO_DIR)
 
-# Frankle & Carbin's LeNet-300-100 and Conv-4 studies on the digits (README "Reproducing the LTH").
+# Frankle & Carbin's LeNet-300-100 and Conv-4 studies on the digits (docs/reproducing-the-lth.md).
 reproduce: setup
 	bash jobs/reproduce.sh $(REPRODUCE_DIR)
 
-# Tickets of digits 0-4 transferred to digits 5-9, and ensembles (README "Transfer and ensembles").
+# Tickets of digits 0-4 transferred to digits 5-9, and ensembles (docs/transfer-and-ensembles.md).
 TRANSFER_DIR ?= transfer-output
 transfer-halves: setup
 	bash jobs/transfer_halves.sh $(TRANSFER_DIR)

@@ -32,7 +32,7 @@ moving). Both rules return the index of the point where they fire, or None.
 The augmented Dickey–Fuller test this detector used before cannot be calibrated into a
 useful rule at these lengths: at the per-window level of a calibrated scan a window of
 white noise passes ADF (with its simulated finite-sample null) 0.3% of the time with 8
-points and 1.0% with 12, the von Neumann ratio 3.5% and 17% (README, "Early-bird tickets").
+points and 1.0% with 12, the von Neumann ratio 3.5% and 17% (docs/early-bird.md).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ class EarlyBirdSettings:
     )
     stationarity_window: int = setting(
         8, "stationarity detector: trailing points tested (at least 6); longer windows "
-        "detect a settled series more often (README, early-bird tickets)"
+        "detect a settled series more often (docs/early-bird.md)"
     )
     alpha: float = setting(
         0.05, "stationarity detector: level of the Mann–Kendall trend test, and the largest "

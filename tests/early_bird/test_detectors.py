@@ -20,7 +20,7 @@ from pipeline.early_bird.series import changed, distance_matrix, flat, hamming, 
 STILL_FALLING = [0.5, 0.3, 0.2, 0.12, 0.09, 0.08, 0.07, 0.06, 0.05, 0.04, 0.035, 0.03]
 # Masks that settle: after four falling points the distance is noise around 0.02 (seed 0).
 # A 20-point window finds it before the last point in 179 of 200 seeds (0–199); 8 points
-# cannot tell 28 points of noise from a random walk that often (README).
+# cannot tell 28 points of noise from a random walk that often (docs/early-bird.md).
 SETTLED = STILL_FALLING[:4] + list(0.02 + 0.005 * np.random.default_rng(0).standard_normal(28))
 
 WALKS, WALK_POINTS, WALK_SEED = 1000, 30, 20240601
