@@ -37,9 +37,9 @@ def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Maske
     ``moments_from`` is the optimizer's restart step (:func:`make_optimizer`).
     """
     from pipeline.models import CLASSIFIER
-    from pipeline.train.optimizers import make_loss, make_optimizer
+    from pipeline.train.optimizers import make_loss, make_optimizer, restart_step
 
-    key = (spec, repr(train), steps_per_epoch, head_only, moments_from)
+    key = (spec, repr(train), steps_per_epoch, head_only, restart_step(train, moments_from))
     cached = _COMPILED.get(key)
     if cached is None:
         _COMPILED.clear()  # one model per worker: bounds memory

@@ -92,3 +92,18 @@ def test_fresh_state_is_unchanged_by_the_restart():
     optimizer = make_optimizer(_train("adam"), STEPS_PER_EPOCH, moments_from=STEP)
     state = fresh_state(model, optimizer, STEP)
     assert int(state[0]) == STEP and not any(np.any(s) for s in state[1:])
+
+
+def test_cells_share_a_compiled_model_unless_their_optimizer_reads_the_restart():
+    """SGD and RMSProp read no step count, so every rewind point's cells reuse one compiled
+    model in a worker (no rebuild, no retrace); Adam's restart step changes its updates."""
+    from pipeline.models.spec import ModelSpec
+    from pipeline.train.in_process import compiled_model
+
+    spec = ModelSpec("lenet_300_100", 8, 10, seed=0)
+    for name, shared in (("sgd", True), ("rmsprop", True), ("adam", False)):
+        train = _train(name)
+        first = compiled_model(spec, train, STEPS_PER_EPOCH, moments_from=0)
+        later = compiled_model(spec, train, STEPS_PER_EPOCH, moments_from=STEP)
+        assert (later[0] is first[0]) is shared, name
+        assert isinstance(later[1], RestartedAdam) is (not shared), name
