@@ -13,7 +13,11 @@ import pytest
 
 from pipeline.data.readers import validate_dataset
 from tests.support.cluster_jobs import (
+    CLASSES,
     REPO,
+    TRAIN_PER_CLASS,
+    VAL_PER_CLASS,
+    ClusterIngest,
     assert_complete_run,
     assert_ok,
     expected_cells,
@@ -25,44 +29,24 @@ from tests.support.cluster_jobs import (
 
 pytestmark = pytest.mark.cluster
 
-TRAIN_PER_CLASS, VAL_PER_CLASS, CLASSES = 20, 6, 10
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.data.sample import make_sample_imagenet
-
-    root = tmp_path_factory.mktemp("cluster_jobs")
-    make_sample_imagenet(str(root / "source"), train_per_class=TRAIN_PER_CLASS,
-                         val_per_class=VAL_PER_CLASS, size=40)
-    return root
-
-
-@pytest.fixture(scope="module")
-def ingested(standalone_cluster, workspace: Path):  # noqa: F811, ANN201
-    output = workspace / "dataset"
-    proc = spark_submit(standalone_cluster, "ingest_imagenet.py",
-                        ["--source", str(workspace / "source"), "--output", str(output),
-                         "--image-size", "32"], cwd=scratch_cwd(workspace))
-    return proc, output
-
-
-@pytest.fixture(scope="module")
-def pruned(standalone_cluster, ingested, workspace: Path):  # noqa: F811, ANN201
-    proc, dataset = ingested
-    assert_ok(proc, standalone_cluster)
-    output = workspace / "runs"
-    run = spark_submit(standalone_cluster, "prune_imagenet.py", prune_args(str(dataset), output),
-                       cwd=scratch_cwd(workspace))
-    return run, prune_run_dir(str(dataset), output), expected_cells(str(dataset), output)
+def pruned(standalone_cluster, cluster_ingest: ClusterIngest,  # noqa: F811
+           tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    assert_ok(cluster_ingest.proc, standalone_cluster)
+    dataset = str(cluster_ingest.dataset)
+    root = tmp_path_factory.mktemp("cluster_prune")
+    output = root / "runs"
+    run = spark_submit(standalone_cluster, "prune_imagenet.py", prune_args(dataset, output),
+                       cwd=scratch_cwd(root))
+    return run, prune_run_dir(dataset, output), expected_cells(dataset, output)
 
 
 def source_names(source: Path, split: str) -> set[str]:
     return {f"{p.parent.name}/{p.name}" for p in (source / split).glob("*/*") if p.is_file()}
 
 
-def test_ingest_on_the_cluster(standalone_cluster, ingested, workspace: Path):  # noqa: F811
-    proc, output = ingested
+def test_ingest_on_the_cluster(standalone_cluster, cluster_ingest: ClusterIngest):  # noqa: F811
+    proc, output = cluster_ingest.proc, cluster_ingest.dataset
     assert_ok(proc, standalone_cluster)
     assert "rows train 200, val 60" in proc.stdout, proc.stdout
     validate_dataset(str(output))
@@ -75,7 +59,7 @@ def test_ingest_on_the_cluster(standalone_cluster, ingested, workspace: Path):  
         table = pq.read_table(output / split, columns=["source", "synset", "label"])
         sources = table.column("source").to_pylist()
         assert len(sources) == len(set(sources)) == info["rows"][split]
-        assert set(sources) == source_names(workspace / "source", split)
+        assert set(sources) == source_names(cluster_ingest.source, split)
         for synset, label in zip(table.column("synset").to_pylist(),
                                  table.column("label").to_pylist(), strict=True):
             assert classes[label] == synset

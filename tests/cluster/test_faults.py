@@ -21,8 +21,12 @@ from pipeline.store import ArtifactStore
 from pipeline.tickets import load_ticket
 from pipeline.train.checkpoints import load_checkpoint
 from tests.support.cluster_jobs import (
+    CLASSES,
     PYTHON,
     REPO,
+    TRAIN_PER_CLASS,
+    VAL_PER_CLASS,
+    ClusterIngest,
     assert_complete_run,
     assert_ok,
     cell_results,
@@ -39,22 +43,15 @@ from tests.support.cluster_jobs import (
 
 pytestmark = pytest.mark.cluster
 
-TRAIN_ROWS, VAL_ROWS = 200, 60
+TRAIN_ROWS, VAL_ROWS = TRAIN_PER_CLASS * CLASSES, VAL_PER_CLASS * CLASSES
 JOB_TIMEOUT_S = 600.0
 
 
 @pytest.fixture(scope="module")
-def fault_data(standalone_cluster, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811, ANN201
-    """(source directory, ingested dataset) made on the module's cluster."""
-    from pipeline.data.sample import make_sample_imagenet
-
-    root = tmp_path_factory.mktemp("fault_data")
-    make_sample_imagenet(str(root / "source"), train_per_class=20, val_per_class=6, size=40)
-    proc = spark_submit(standalone_cluster, "ingest_imagenet.py",
-                        ["--source", str(root / "source"), "--output", str(root / "dataset"),
-                         "--image-size", "32"], cwd=scratch_cwd(root))
-    assert_ok(proc, standalone_cluster)
-    return root / "source", str(root / "dataset")
+def fault_data(standalone_cluster, cluster_ingest: ClusterIngest):  # noqa: F811, ANN201
+    """(source directory, ingested dataset) of the session's cluster ingest."""
+    assert_ok(cluster_ingest.proc, standalone_cluster)
+    return cluster_ingest.source, str(cluster_ingest.dataset)
 
 
 def grid_started(run_dir: Path) -> bool:

@@ -42,8 +42,20 @@ PRUNE_SETTINGS = (
     "rewind.epochs=[0, 1]",
     "train.round_images_per_worker=64",
 )
+# The digits sample every cluster test reads (tests/cluster/conftest.py ingests it once).
+TRAIN_PER_CLASS, VAL_PER_CLASS, CLASSES = 20, 6, 10
 _DROPPED_ENV = ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "PYSPARK_GATEWAY_PORT",
                 "PYSPARK_GATEWAY_SECRET", "SPARK_HOME", "SPARK_CONF_DIR", "MASTER")
+
+
+@dataclass(frozen=True)
+class ClusterIngest:
+    """The digits sample (``source``) and its spark-submit ingest on the cluster: the
+    finished process and the dataset it wrote (checked by ``test_ingest_on_the_cluster``)."""
+
+    source: Path
+    proc: subprocess.CompletedProcess
+    dataset: Path
 
 
 def submit_conf(cluster: StandaloneCluster, extra: Mapping[str, str] | None = None
