@@ -36,9 +36,11 @@ def mobilenet_v2(
         include_top=False,
         weights=None,
         alpha=alpha,
-        pooling="avg",
+        pooling=None,
     )
-    x = base.output
+    # named, unlike Keras' own pooling layer, so that every build has the same config (the
+    # key under which executors keep a compiled model)
+    x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
     if dropout > 0:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     outputs = keras.layers.Dense(classes, activation=classifier_activation, name="predictions")(x)

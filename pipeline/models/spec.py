@@ -42,6 +42,11 @@ class ModelSpec:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def architecture(self) -> ModelSpec:
+        """This network with any initialization (seed 0): what a compiled model kept for
+        reuse is keyed by, since every use overwrites all its weights."""
+        return dataclasses.replace(self, seed=0)
+
     @property
     def custom_objects(self) -> dict[str, Any]:
         """Objects ``model_from_json`` needs for this model: none, its layers are Keras'."""

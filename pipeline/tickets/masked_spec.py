@@ -29,6 +29,10 @@ class MaskedSpec:
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self.plain), "masked": True}
 
+    def architecture(self) -> MaskedSpec:
+        """This network with any initialization (:meth:`ModelSpec.architecture`)."""
+        return MaskedSpec(self.plain.architecture())
+
     @property
     def custom_objects(self) -> dict[str, Any]:
         """Objects ``model_from_json`` needs for this model: the masked layers."""

@@ -101,11 +101,13 @@ _MODELS: dict[ModelSpec, object] = {}
 
 def cached_model(spec: ModelSpec):  # noqa: ANN202
     """One built model per spec in this (reused) Python worker: evaluating every epoch then
-    costs the predictions, not a model build and a graph trace each time."""
-    if spec not in _MODELS:
+    costs the predictions, not a model build and a graph trace each time. Keyed by the
+    architecture: every use sets all the weights."""
+    key = spec.architecture()
+    if key not in _MODELS:
         _MODELS.clear()
-        _MODELS[spec] = spec.build()
-    return _MODELS[spec]
+        _MODELS[key] = spec.build()
+    return _MODELS[key]
 
 
 def _evaluate_partition(

@@ -27,10 +27,10 @@ _COMPILED: dict[tuple, tuple[keras.Model, keras.optimizers.Optimizer]] = {}
 def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Masked)Spec, TrainSettings
                    head_only: bool = False, moments_from: int = 0,
                    ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """One compiled model and its built optimizer per (spec, training settings, steps per
-    epoch, head-only) in this (reused) Python worker, as the Elephas worker keeps one: the
-    next cell then costs its training, not a model build and a graph trace. Every cell
-    overwrites the weights, masks and optimizer variables.
+    """One compiled model and its built optimizer per (architecture, training settings, steps
+    per epoch, head-only, restart step) in this (reused) Python worker, as the Elephas worker
+    keeps one: the next cell (of any replicate) then costs its training, not a model build
+    and a graph trace. Every cell overwrites the weights, masks and optimizer variables.
 
     ``head_only`` freezes every layer but the classifier before compiling (BatchNorm layers
     then also keep their moving statistics), so only the classifier trains.
@@ -39,7 +39,8 @@ def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Maske
     from pipeline.models import CLASSIFIER
     from pipeline.train.optimizers import make_loss, make_optimizer, restart_step
 
-    key = (spec, repr(train), steps_per_epoch, head_only, restart_step(train, moments_from))
+    key = (spec.architecture(), repr(train), steps_per_epoch, head_only,
+           restart_step(train, moments_from))
     cached = _COMPILED.get(key)
     if cached is None:
         _COMPILED.clear()  # one model per worker: bounds memory

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -33,6 +35,24 @@ def test_same_seed_gives_bit_identical_weights(name: str) -> None:
     assert _same(first, create_model(name, seed=7, **kw))
     assert not _same(first, create_model(name, seed=8, **kw))
     assert first.output_shape == (None, 10)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_every_build_has_one_config_whatever_the_seed(name: str) -> None:
+    """Executors keep a compiled model keyed by the model's JSON (and cells by
+    ``ModelSpec.architecture``): an auto-numbered layer name or a seed in the config would
+    make every build a new key, and every round and cell a rebuild and a retrace."""
+    from pipeline.models.spec import ModelSpec
+    from pipeline.tickets.masked_spec import MaskedSpec
+
+    kw = SMALL[name]
+    spec = ModelSpec(name, kw["image_size"], kw["classes"], alpha=kw.get("alpha", 1.0), seed=1)
+    reseeded = dataclasses.replace(spec, seed=2)
+    for twin, other in ((spec, reseeded), (MaskedSpec(spec), MaskedSpec(reseeded))):
+        assert len({twin.build().to_json(), twin.build().to_json(),
+                    other.build().to_json()}) == 1, twin
+        assert twin.architecture() == other.architecture()
+    assert spec.architecture() == dataclasses.replace(spec, seed=0)
 
 
 def test_seeding_leaves_global_python_random_alone() -> None:
