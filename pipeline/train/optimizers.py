@@ -67,9 +67,11 @@ def make_optimizer(train, steps_per_epoch: int,  # noqa: ANN001 - TrainSettings
     Adam's bias correction counts from there."""
     steps = train.accumulation_steps
     lr = make_schedule(train, steps_per_epoch, micro_steps=steps)
-    common = {"weight_decay": train.weight_decay or None,
-              "gradient_accumulation_steps": steps if steps > 1 else None}
     name = train.optimizer.lower()
+    # named, so that Keras does not number it (sgd_1, ...): the model's config, which
+    # records its optimizer, is then the same for every run (executors key compiled models by it)
+    common = {"weight_decay": train.weight_decay or None,
+              "gradient_accumulation_steps": steps if steps > 1 else None, "name": name}
     if name == "sgd":
         return keras.optimizers.SGD(lr, momentum=train.momentum, **common)
     if name == "rmsprop":

@@ -53,6 +53,16 @@ def test_every_build_has_one_config_whatever_the_seed(name: str) -> None:
                     other.build().to_json()}) == 1, twin
         assert twin.architecture() == other.architecture()
     assert spec.architecture() == dataclasses.replace(spec, seed=0)
+    # compiled, the config records the optimizer: by a fixed name, not Keras' numbering
+    from pipeline.experiment.settings import TrainSettings
+    from pipeline.train.optimizers import make_loss, make_optimizer
+
+    compiled = set()
+    for _ in range(2):
+        model = spec.build()
+        model.compile(optimizer=make_optimizer(TrainSettings(), 10), loss=make_loss(0.0))
+        compiled.add(model.to_json())
+    assert len(compiled) == 1
 
 
 def test_seeding_leaves_global_python_random_alone() -> None:
