@@ -78,7 +78,7 @@ def make_optimizer(train, steps_per_epoch: int,  # noqa: ANN001 - TrainSettings
         return keras.optimizers.RMSprop(
             lr, rho=0.9, momentum=train.momentum, epsilon=1e-3, **common)
     if name == "adam":
-        if restart_step(train, moments_from):
+        if moments_from:
             return RestartedAdam(lr, moments_from=moments_from, **common)
         return keras.optimizers.Adam(lr, **common)
     raise ValueError(f"train.optimizer: unknown optimizer {train.optimizer!r} (sgd, rmsprop, adam)")
