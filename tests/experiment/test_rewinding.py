@@ -12,6 +12,7 @@ import hashlib
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -32,10 +33,12 @@ BATCH = 32
 ATOL = 1e-5
 
 
+def _workers(run_url: str) -> int:
+    return int(RunLayout(run_url).replicate(0).store.read_json("dense", "_COMPLETE")["workers"])
+
+
 def _steps_per_epoch(run_url: str, train_images: int) -> int:
-    workers = int(RunLayout(run_url).replicate(0).store.read_json("dense", "_COMPLETE")[
-        "workers"])
-    return train_images // (workers * BATCH)
+    return train_images // (_workers(run_url) * BATCH)
 
 
 def _assert_same_weights(run_url: str, cell: Cell) -> None:
@@ -94,13 +97,23 @@ def test_level_zero_from_the_initialization_retraces_the_dense_run(task_run):
     _assert_same_weights(outcome.run_url, Cell(0, 0))
 
 
-def test_data_parallel_level_zero_reproduces_the_dense_epochs(spark, sample_dataset, tmp_path):
+def test_data_parallel_level_zero_reproduces_the_dense_epochs(spark, task_run, tmp_path):
+    task_settings, _ = task_run
     settings = tiny_settings(
-        sample_dataset, str(tmp_path), f"train.epochs={EPOCHS}", f"train.batch_size={BATCH}",
-        "prune.levels=1", "rewind.epochs=[2]", "rewind.optimizer=restore",
-        "grid.controls=[]", "grid.mode=data_parallel", "grid.data_order=replay",
+        task_settings.data.url, str(tmp_path), f"train.epochs={EPOCHS}",
+        f"train.batch_size={BATCH}", "prune.levels=1", "rewind.epochs=[2]",
+        "rewind.optimizer=restore", "grid.controls=[]", "grid.mode=data_parallel",
+        "grid.data_order=replay",
     )
+    # The dense stage is the task-mode run's (same data, procedure and seed): this run
+    # resumes it as finished and trains only the grid, in data-parallel mode.
+    dense = Path(RunDirectory(task_settings, replicate=0).dense_dir().root.removeprefix("file://"))
+    copy = Path(RunDirectory(settings, replicate=0).dense_dir().root.removeprefix("file://"))
+    shutil.copytree(dense, copy)
+    final = copy / f"{RunLayout.dense_weights(EPOCHS)}.npz"
+    copied = final.stat().st_mtime_ns
     outcome = run_prune_job(settings, spark=spark)
+    assert final.stat().st_mtime_ns == copied, "the dense stage was trained again"
     assert all(r["status"] == "ok" for r in outcome.rows), outcome.rows
     _assert_same_weights(outcome.run_url, Cell(0, 2))
 
@@ -144,7 +157,9 @@ def test_every_arm_of_a_replicate_trains_on_one_batch_order(task_run, tmp_path):
     from pipeline.train.in_process import InProcessRounds, compiled_model
 
     settings, outcome = task_run
-    arms = [Cell(1, 0), Cell(1, 0, "reinit"), Cell(1, 0, "random_mask"), Cell(0, 0)]
+    # rewound to epoch 2 of 4: two epochs of batches per arm (the order does not depend
+    # on the rewind point; see the dense comparison below)
+    arms = [Cell(1, 2), Cell(1, 2, "reinit"), Cell(1, 2, "random_mask"), Cell(0, 2)]
     seen = {}
     for order in ("fresh", "replay"):
         ctx = _context(settings, outcome, tmp_path, order)
@@ -153,11 +168,12 @@ def test_every_arm_of_a_replicate_trains_on_one_batch_order(task_run, tmp_path):
                 row = train_in_task(ctx, cell)
             assert row["status"] == "ok" and row["data_order_seed"] == ctx.data_order_seed
             seen[order, cell.name] = batches
-    fresh = seen["fresh", "L1-k0-none"]
-    assert len(fresh) >= 2 * _steps_per_epoch(outcome.run_url, 300)  # 4 epochs of batches
+    fresh = seen["fresh", "L1-k2-none"]
+    # epochs 3 and 4, each one batch per replica per step
+    assert len(fresh) == 2 * _workers(outcome.run_url) * _steps_per_epoch(outcome.run_url, 300)
     for cell in arms[1:]:  # the same image ids in the same order, batch by batch
         assert seen["fresh", cell.name] == fresh, cell.name
-        assert seen["replay", cell.name] == seen["replay", "L1-k0-none"], cell.name
+        assert seen["replay", cell.name] == seen["replay", "L1-k2-none"], cell.name
     # the dense run's own order, as its procedure draws it (run seed)
     ctx = _context(settings, outcome, tmp_path / "dense", "replay")
     procedure = ctx.procedure()
@@ -165,7 +181,7 @@ def test_every_arm_of_a_replicate_trains_on_one_batch_order(task_run, tmp_path):
     model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch)
     trainer = InProcessRounds(model, optimizer, procedure)
     with _recorded_batches() as dense:
-        for epoch in range(1, EPOCHS + 1):
+        for epoch in (3, 4):  # the epochs a cell rewound to 2 trains
             trainer.train_epoch(DatasetSplit.of(ctx.train_url).row_groups(), epoch)
-    assert seen["replay", "L1-k0-none"] == dense
+    assert seen["replay", "L1-k2-none"] == dense
     assert fresh != dense and sorted(map(sorted, fresh)) != sorted(map(sorted, dense))
