@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.cluster.standalone import StandaloneCluster
 from tests.support.cluster_jobs import (
+    FAKE_GPUS,
     PYTHON,
     TRAIN_PER_CLASS,
     VAL_PER_CLASS,
@@ -22,9 +23,11 @@ from tests.support.cluster_jobs import (
 @pytest.fixture(scope="session")
 def standalone_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneCluster]:
     """A master and 2 workers × 1 core on 127.0.0.1, shared by the session's cluster tests
-    (a test that kills a worker starts a cluster of its own)."""
+    (a test that kills a worker starts a cluster of its own). Each worker also offers one
+    fake GPU address (``FAKE_GPUS``), which only a job that asks for GPUs is given."""
     base = tmp_path_factory.mktemp("standalone")
-    with StandaloneCluster(2, cores=1, memory="2g", base_dir=base, python=str(PYTHON)) as cluster:
+    with StandaloneCluster(2, cores=1, memory="2g", base_dir=base, python=str(PYTHON),
+                           worker_gpus=FAKE_GPUS) as cluster:
         yield cluster
 
 

@@ -22,6 +22,7 @@ from pipeline.tickets import load_ticket
 from pipeline.train.checkpoints import load_checkpoint
 from tests.support.cluster_jobs import (
     CLASSES,
+    FAKE_GPUS,
     PYTHON,
     REPO,
     TRAIN_PER_CLASS,
@@ -248,26 +249,24 @@ esac
 """
 
 
-def test_tasks_get_their_executors_gpu(tmp_path: Path):
+def test_tasks_get_their_executors_gpu(standalone_cluster, tmp_path: Path):  # noqa: F811
     script = tmp_path / "gpu_probe.py"
     script.write_text(textwrap.dedent(GPU_PROBE.format(repo=str(REPO))))
     fake_bin = tmp_path / "bin"
     fake_bin.mkdir()
     (fake_bin / "nvidia-smi").write_text(FAKE_NVIDIA_SMI)
     (fake_bin / "nvidia-smi").chmod(0o755)
-    gpus = {0: ["0"], 1: ["1"]}
-    with StandaloneCluster(2, base_dir=tmp_path / "cluster", python=str(PYTHON),
-                           worker_gpus=gpus) as cluster:
-        offered = {w["port"]: w["resources"]["gpu"]["addresses"] for w in cluster.alive_workers()}
-        assert offered == {cluster.workers[i].port: gpus[i] for i in gpus}, offered
-        proc = spark_submit(cluster, script, [], cwd=scratch_cwd(tmp_path), conf={
-            "spark.executor.resource.gpu.amount": "1",
-            "spark.task.resource.gpu.amount": "1",
-            "spark.python.worker.reuse": "true",  # safe: one GPU per executor
-            "spark.executorEnv.PATH": f"{fake_bin}:{os.environ['PATH']}",
-        })
-        assert_ok(proc, cluster)
-        worker_dirs = {i: str(cluster.worker_dir(i)) + "/" for i in gpus}
+    cluster, gpus = standalone_cluster, FAKE_GPUS
+    offered = {w["port"]: w["resources"]["gpu"]["addresses"] for w in cluster.alive_workers()}
+    assert offered == {cluster.workers[i].port: gpus[i] for i in gpus}, offered
+    proc = spark_submit(cluster, script, [], cwd=scratch_cwd(tmp_path), conf={
+        "spark.executor.resource.gpu.amount": "1",
+        "spark.task.resource.gpu.amount": "1",
+        "spark.python.worker.reuse": "true",  # safe: one GPU per executor
+        "spark.executorEnv.PATH": f"{fake_bin}:{os.environ['PATH']}",
+    })
+    assert_ok(proc, cluster)
+    worker_dirs = {i: str(cluster.worker_dir(i)) + "/" for i in gpus}
     line = next(x for x in proc.stdout.splitlines() if x.startswith("GPU "))
     rows = json.loads(line.removeprefix("GPU "))
     assert len(rows) == 4

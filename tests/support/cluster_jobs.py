@@ -44,6 +44,8 @@ PRUNE_SETTINGS = (
 )
 # The digits sample every cluster test reads (tests/cluster/conftest.py ingests it once).
 TRAIN_PER_CLASS, VAL_PER_CLASS, CLASSES = 20, 6, 10
+# GPU addresses each worker of the session's cluster offers (none is real).
+FAKE_GPUS = {0: ["0"], 1: ["1"]}
 _DROPPED_ENV = ("PYTHONPATH", "PYSPARK_SUBMIT_ARGS", "PYSPARK_GATEWAY_PORT",
                 "PYSPARK_GATEWAY_SECRET", "SPARK_HOME", "SPARK_CONF_DIR", "MASTER")
 
