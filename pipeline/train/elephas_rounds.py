@@ -24,11 +24,12 @@ from elephas.worker import SparkWorker
 from pyspark import RDD
 
 from pipeline.train.local_sgd import average_round, train_share
+from pipeline.train.model_cache import ModelCache
 from pipeline.train.procedure import RoundResult
 
 log = logging.getLogger(__name__)
 
-_COMPILED: dict[str, tuple[Any, Any]] = {}
+_COMPILED: ModelCache[tuple[Any, Any]] = ModelCache()
 
 
 def _stack(records: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -46,33 +47,32 @@ class RoundWorker(SparkWorker):
         self.quiet = quiet
 
     def _compiled_model(self):  # noqa: ANN202
-        """The compiled model and its optimizer, reused across rounds in this Python worker.
+        """The compiled model and its optimizer, kept in this Python worker across rounds
+        (:mod:`pipeline.train.model_cache`).
 
         Stock Elephas rebuilds and recompiles the model for every call, which on a small
         round costs more than the training itself (graph tracing). Spark reuses Python
         workers, so the compiled model is kept, keyed by everything that defines it; its
         weights and optimizer variables are overwritten from the broadcast every round.
         """
-        from keras.models import model_from_json
-        from keras.optimizers import deserialize as deserialize_optimizer
-
-        from pipeline.train.precision import json_under_global_policy
-
         key = hashlib.sha256(
             repr((self.json, self.master_optimizer, self.master_loss, self.master_metrics,
                   sorted(self.custom_objects or {}),
                   keras.mixed_precision.global_policy().name)).encode()
         ).hexdigest()
-        cached = _COMPILED.get(key)
-        if cached is None:
-            _COMPILED.clear()  # one model per worker: bounds memory
-            optimizer = deserialize_optimizer(self.master_optimizer)
-            model = model_from_json(json_under_global_policy(self.json), self.custom_objects)
-            model.compile(optimizer=optimizer, loss=self.master_loss,
-                          metrics=self.master_metrics)
-            optimizer.build(model.trainable_variables)
-            cached = _COMPILED[key] = (model, optimizer)
-        return cached
+        return _COMPILED.get(key, self._build)
+
+    def _build(self):  # noqa: ANN202
+        from keras.models import model_from_json
+        from keras.optimizers import deserialize as deserialize_optimizer
+
+        from pipeline.train.precision import json_under_global_policy
+
+        optimizer = deserialize_optimizer(self.master_optimizer)
+        model = model_from_json(json_under_global_policy(self.json), self.custom_objects)
+        model.compile(optimizer=optimizer, loss=self.master_loss, metrics=self.master_metrics)
+        optimizer.build(model.trainable_variables)
+        return model, optimizer
 
     def train(self, data_iterator):  # noqa: ANN001, ANN201 - Spark's mapPartitions contract
         from pyspark import TaskContext

@@ -12,13 +12,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pipeline.data.dataset import DatasetSplit, RowSlice
 from pipeline.models.spec import ModelSpec
 from pipeline.train.devices import task_cpus
+from pipeline.train.model_cache import ModelCache
 from pipeline.train.rounds import Share, plan_epoch
+from pipeline.train.variable_io import set_weights
+
+if TYPE_CHECKING:
+    import keras
 
 EVAL_SHARE_IMAGES = 1024  # images decoded at once per task: bounds evaluation memory
 
@@ -96,18 +102,14 @@ def evaluate_local(
     return to_result(evaluate_shares(model, eval_shares(split_url), image_size, batch_size))
 
 
-_MODELS: dict[ModelSpec, object] = {}
+_MODELS: ModelCache[keras.Model] = ModelCache()
 
 
-def cached_model(spec: ModelSpec):  # noqa: ANN202
-    """One built model per spec in this (reused) Python worker: evaluating every epoch then
-    costs the predictions, not a model build and a graph trace each time. Keyed by the
-    architecture: every use sets all the weights."""
-    key = spec.architecture()
-    if key not in _MODELS:
-        _MODELS.clear()
-        _MODELS[key] = spec.build()
-    return _MODELS[key]
+def cached_model(spec: ModelSpec) -> keras.Model:
+    """A built model per architecture in this (reused) Python worker
+    (:mod:`pipeline.train.model_cache`): evaluating every epoch then costs the predictions,
+    not a model build and a graph trace each time. Every use sets all the weights."""
+    return _MODELS.get(spec.architecture(), spec.build)
 
 
 def _evaluate_partition(
@@ -120,7 +122,7 @@ def _evaluate_partition(
         return
     configure_task_devices()
     model = cached_model(spec)
-    model.set_weights(weights.value)
+    set_weights(model, weights.value)
     yield evaluate_shares(model, shares, spec.image_size, batch_size)
 
 

@@ -18,43 +18,49 @@ import numpy as np
 from pipeline.data.dataset import DatasetSplit
 from pipeline.seeding import derive_seed
 from pipeline.train.local_sgd import average_round, train_share
+from pipeline.train.model_cache import ModelCache, config_key
 from pipeline.train.procedure import EpochStats, RoundResult, TrainingProcedure, run_epoch
 from pipeline.train.rounds import RowSlice, Share
+from pipeline.train.variable_io import get_weights, set_weights
 
-_COMPILED: dict[tuple, tuple[keras.Model, keras.optimizers.Optimizer]] = {}
+_COMPILED: ModelCache[tuple[keras.Model, keras.optimizers.Optimizer]] = ModelCache()
 
 
 def compiled_model(spec, train, steps_per_epoch: int,  # noqa: ANN001 - a (Masked)Spec, TrainSettings
                    head_only: bool = False, moments_from: int = 0,
                    ) -> tuple[keras.Model, keras.optimizers.Optimizer]:
-    """One compiled model and its built optimizer per (architecture, training settings, steps
-    per epoch, head-only, restart step) in this (reused) Python worker, as the Elephas worker
-    keeps one: the next cell (of any replicate) then costs its training, not a model build
-    and a graph trace. Every cell overwrites the weights, masks and optimizer variables.
+    """A compiled model and its built optimizer, kept in this (reused) Python worker by
+    architecture, head-only, dtype policy and the optimizer's and loss's own configs
+    (:mod:`pipeline.train.model_cache`), as the Elephas worker keeps its models: the next
+    cell (of any replicate, or of a rewind point whose restart step the optimizer does not
+    read) then costs its training, not a model build and a graph trace. Every cell
+    overwrites the weights, masks and optimizer variables.
 
     ``head_only`` freezes every layer but the classifier before compiling (BatchNorm layers
     then also keep their moving statistics), so only the classifier trains.
     ``moments_from`` is the optimizer's restart step (:func:`make_optimizer`).
     """
     from pipeline.models import CLASSIFIER
-    from pipeline.train.optimizers import make_loss, make_optimizer, restart_step
+    from pipeline.train.optimizers import make_loss, make_optimizer
 
-    key = (spec.architecture(), repr(train), steps_per_epoch, head_only,
-           restart_step(train, moments_from))
-    cached = _COMPILED.get(key)
-    if cached is None:
-        _COMPILED.clear()  # one model per worker: bounds memory
-        keras.backend.clear_session()
+    optimizer = make_optimizer(train, steps_per_epoch, moments_from)
+    loss = make_loss(train.label_smoothing)
+    key = (spec.architecture(), head_only, keras.mixed_precision.global_policy().name,
+           config_key(keras.optimizers.serialize(optimizer)),
+           config_key(keras.losses.serialize(loss)))
+
+    def build() -> tuple[keras.Model, keras.optimizers.Optimizer]:
+        # No keras.backend.clear_session() here: it would also reset the global dtype
+        # policy that train.mixed_precision set for this task.
         model = spec.build()
         if head_only:
             for layer in model.layers:
                 layer.trainable = layer.name == CLASSIFIER
-        optimizer = make_optimizer(train, steps_per_epoch, moments_from)
-        model.compile(optimizer=optimizer, loss=make_loss(train.label_smoothing),
-                      metrics=["accuracy"])
+        model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
         optimizer.build(model.trainable_variables)
-        cached = _COMPILED[key] = (model, optimizer)
-    return cached
+        return model, optimizer
+
+    return _COMPILED.get(key, build)
 
 
 class InProcessRounds:
@@ -81,7 +87,7 @@ class InProcessRounds:
 
     def fit_round(self, shares: list[Share], epoch: int, index: int) -> RoundResult:
         start = time.monotonic()
-        base = self.model.get_weights()
+        base = get_weights(self.model)
         seed = self.procedure.order_seed(epoch, index)
         flip_seed = self.procedure.flip_seed(epoch, index)
         outcomes = []
@@ -92,7 +98,7 @@ class InProcessRounds:
                 self.procedure.pass_batch_size, seed, share_index,
                 self.procedure.deterministic))
         weights, self.optimizer_state, loss, accuracy = average_round(base, outcomes)
-        self.model.set_weights(weights)
+        set_weights(self.model, weights)
         return RoundResult(images=sum(o["images"] for o in outcomes), tasks=len(outcomes),
                            loss=loss, accuracy=accuracy, seconds=time.monotonic() - start,
                            compute_seconds=sum(o["seconds"] for o in outcomes))

@@ -52,14 +52,15 @@ def train_share(
     """
     from pipeline.seeding import use_op_determinism
     from pipeline.train.optimizer_state import load_state, read_state
+    from pipeline.train.variable_io import get_weights, set_weights
 
     use_op_determinism(deterministic)
-    model.set_weights(weights)
+    set_weights(model, weights)
     load_state(optimizer, optimizer_state)
     start = time.monotonic()
     history = one_pass(model, x, y, batch_size, seed, share)
     seconds = time.monotonic() - start
-    after = model.get_weights()
+    after = get_weights(model)
     return {
         "deltas": [b - a for b, a in zip(weights, after, strict=True)],
         "optimizer": read_state(optimizer),

@@ -40,23 +40,29 @@ def load_state(optimizer: keras.optimizers.Optimizer,
                state: Sequence[np.ndarray] | None) -> None:
     """Set ``optimizer`` to ``state`` (None: fresh) at a step boundary: accumulators zero and
     Keras' pass counter at ``passes per step × state's step``."""
+    from pipeline.train.variable_io import variable_io
+
     carried = {id(v) for v in carried_variables(optimizer)}
     values = iter(state) if state is not None else None
+    arrays = []
     for var in optimizer.variables:
         if id(var) in carried and values is not None:
-            var.assign(next(values))
+            arrays.append(next(values))
         else:
-            var.assign(np.zeros(var.shape, var.dtype))
+            arrays.append(np.zeros(var.shape, var.dtype))
     if state is not None:
-        counter = optimizer.variables[0]
-        counter.assign(np.asarray(state[0], counter.dtype) * _passes_per_step(optimizer))
+        arrays[0] = np.asarray(state[0], optimizer.variables[0].dtype) * _passes_per_step(
+            optimizer)
+    variable_io(optimizer, optimizer.variables, "all").assign(arrays)
 
 
 def read_state(optimizer: keras.optimizers.Optimizer) -> list[np.ndarray]:
     """``optimizer``'s state, its counter in optimizer steps. A pass that Keras' loss scaling
     skipped (non-finite gradients under mixed precision) shifts the accumulation by one
     pass; the partial step it leaves at the end of a round is dropped here."""
-    values = [np.asarray(keras.ops.convert_to_numpy(v)) for v in carried_variables(optimizer)]
+    from pipeline.train.variable_io import variable_io
+
+    values = variable_io(optimizer, carried_variables(optimizer), "carried").read()
     values[0] = np.asarray(values[0] // _passes_per_step(optimizer), values[0].dtype)
     return values
 

@@ -52,13 +52,6 @@ class RestartedAdam(keras.optimizers.Adam):
         return {**super().get_config(), "moments_from": self.moments_from}
 
 
-def restart_step(train, moments_from: int) -> int:  # noqa: ANN001 - TrainSettings
-    """The restart step ``train``'s optimizer actually reads: ``moments_from`` for Adam, whose
-    bias correction counts from it, 0 for SGD and RMSProp, which read no step count. Two
-    cells that differ only in a step their optimizer ignores share one compiled model."""
-    return int(moments_from) if train.optimizer.lower() == "adam" else 0
-
-
 def make_optimizer(train, steps_per_epoch: int,  # noqa: ANN001 - TrainSettings
                    moments_from: int = 0) -> keras.optimizers.Optimizer:
     """A fresh optimizer for ``train`` (a TrainSettings); with ``train.micro_batch_size``
