@@ -259,10 +259,11 @@ class DatasetSplit:
 
     def load(
         self, limit: int | None = None, cur_shard: int | None = None,
-        shard_count: int | None = None,
+        shard_count: int | None = None, image_size: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """All (or the first ``limit``) rows in stored order: row groups in file order, every
-        ``shard_count``-th from ``cur_shard`` when sharded. For evaluation sets and tests."""
+        ``shard_count``-th from ``cur_shard`` when sharded; at ``image_size`` (default: the
+        stored size). For evaluation sets and tests."""
         groups = _shard(self.row_groups(), cur_shard, shard_count)
         if limit is not None:
             taken, kept = 0, []
@@ -273,7 +274,7 @@ class DatasetSplit:
                                      min(group.count, limit - taken)))
                 taken += kept[-1].count
             groups = kept
-        return self.read(groups)
+        return self.read(groups, image_size)
 
     def batches(
         self,

@@ -40,13 +40,17 @@ class CellContext:
     transfer_mode: str | None = None  # None, or transfer.mode: full | head_only
     data_order: str = "fresh"  # grid.data_order: fresh | replay
     holdout_url: str = ""  # data.holdout_per_class > 0: evaluated every epoch, early stops
+    stability_copy: int | None = None  # the instability analysis's copy 0 or 1
 
     @property
     def data_order_seed(self) -> int:
         """The seed of the batch order every cell of this replicate trains on: the dense
-        run's own (``replay``) or one drawn for the grid (``fresh``); never a cell's."""
+        run's own (``replay``) or one drawn for the grid (``fresh``); never a cell's. The
+        two copies of the instability analysis each draw their own, whatever the grid's."""
         from pipeline.seeding import derive_seed
 
+        if self.stability_copy is not None:
+            return derive_seed(self.run_seed, "stability", "data order", self.stability_copy)
         if self.data_order == "replay":
             return self.run_seed
         return derive_seed(self.run_seed, "grid", "data order")

@@ -19,9 +19,14 @@ class Cell:
     level: int
     rewind_epoch: int
     control: str = TICKET
+    # instability analysis: copy 0 or 1 of the network (or ticket) from this rewind point,
+    # trained on the copy's own data order (pipeline.experiment.stability_stage)
+    copy: int | None = None
 
     @property
     def name(self) -> str:
+        if self.copy is not None:
+            return f"L{self.level}-k{self.rewind_epoch}-copy{self.copy}"
         return f"L{self.level}-k{self.rewind_epoch}-{self.control}"
 
     def seed(self, run_seed: int) -> int:

@@ -89,7 +89,7 @@ def run_wave(spark, units: list[tuple[Replicate, Cell]],  # noqa: ANN001
     for rep, cell in units:
         done = finished_result(rep.ctx, cell, verify=True)
         if (done is None and cell.control == TICKET and not cell.is_reference
-                and rep.iterative):
+                and cell.copy is None and rep.iterative):
             discard_chain_after(rep.run, cell)
         if done is not None:
             rows[rep.index, cell] = done

@@ -1,4 +1,5 @@
-"""The main job end to end: preflight → holdout → dense → masks and grid → results, report.
+"""The main job end to end: preflight → holdout → dense → masks and grid → stability
+(when enabled) → results, report.
 
 Every stage writes below the run directory and is skipped when its output is complete, so
 rerunning the same command after a crash resumes where the run stopped.
@@ -171,10 +172,17 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
         "masks": round(mask_seconds, 3),
         "grid": round(timer["seconds"] - mask_seconds, 3),
     }
+    sections = [study.preface(rows)] if study.preface else []
+    if settings.stability.enabled:
+        from pipeline.experiment.stability_stage import run_stability_stage
+
+        with stage_timer() as stability_timer:
+            sections.append(run_stability_stage(spark, run, replicates, spec).markdown)
+        timings["stability"] = round(stability_timer["seconds"], 3)
     with stage_timer() as report_timer:
         report_url = write_report(run.store, rows, to_dict(settings), timings,
                                   _sparsest_ticket_csv(replicates[0].run, rows), history=history,
-                                  preface=study.preface(rows) if study.preface else None,
+                                  preface="\n".join(sections) if sections else None,
                                   line_names=study.line_names)
     timings["report"] = report_timer["seconds"]
     timings["total (this invocation)"] = round(time.monotonic() - total_start, 3)

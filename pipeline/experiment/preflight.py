@@ -62,11 +62,27 @@ def check_settings(s: PruneJobSettings) -> None:
                f"rewind.epochs: {k} is outside the dense training (0..{s.train.epochs - 1}: 0 "
                "is the initialization, and a cell rewound to k trains epochs k+1.."
                f"{s.train.epochs})")
+    if s.stability.enabled:
+        check_stability(s)
     for control in s.grid.controls:
         _check(control in list_controls(),
                f"grid.controls: unknown control {control!r} (known: {', '.join(list_controls())})")
     _check(len(set(s.grid.controls)) == len(s.grid.controls),
            f"grid.controls: duplicates in {s.grid.controls}")
+
+
+def check_stability(s: PruneJobSettings) -> None:
+    """The instability analysis's rewind points lie inside training; its tickets exist."""
+    epochs = s.stability.rewind_epochs(s.rewind.epochs)
+    for k in epochs:
+        _check(0 <= k < s.train.epochs,
+               f"stability.epochs: {k} is outside the dense training (0..{s.train.epochs - 1})")
+    if "tickets" in s.stability.subjects:
+        late = [k for k in epochs if k not in s.rewind.epochs]
+        _check(not late, f"stability.epochs: tickets exist only at rewind.epochs "
+               f"{s.rewind.epochs}, not at {late}")
+        high = [level for level in s.stability.levels if level > s.prune.levels]
+        _check(not high, f"stability.levels: {high} above prune.levels {s.prune.levels}")
 
 
 def check_dataset(s: PruneJobSettings) -> DatasetFacts:

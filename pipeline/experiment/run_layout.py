@@ -19,6 +19,9 @@ for checkpoints, the checkpoint name inside its directory.
         grid/L<level>/k<rewind>/<control>/  weights.npz masks.npz sparsity.csv ticket/
                                             result.json
         grid/histories.json
+        stability/L<level>/k<rewind>/copy-<c>/   (instability analysis: the two copies,
+                                                 laid out like cells)
+        stability/L<level>/k<rewind>/path.json   (their path: top-1 and loss at every alpha)
         transfer/epoch-EEE.npz  (transfer runs: the source's rewind weights, new classifier)
         transfer/shots/         (transfer runs with few-shot: this replicate's training subset)
         superseded/<time>/{masks,grid}/  (made from dense weights later recomputed)
@@ -42,6 +45,7 @@ TIMINGS = "timings.json"
 DENSE_DIR = "dense"
 MASKS_DIR = "masks"
 GRID_DIR = "grid"
+STABILITY_DIR = "stability"
 TRANSFER_DIR = "transfer"
 SPLITS_DIR = "splits"  # the holdout carve (pipeline.data.holdout)
 REPLICATE_DIR = "replicate-{}"  # .format(index)
@@ -113,7 +117,16 @@ class RunLayout:
 
     @staticmethod
     def cell_parts(cell: Cell) -> tuple[str, ...]:
+        if cell.copy is not None:
+            return (*RunLayout.stability_path(cell.level, cell.rewind_epoch)[:-1],
+                    f"copy-{cell.copy}")
         return (GRID_DIR, f"L{cell.level}", f"k{cell.rewind_epoch}", cell.control)
+
+    @staticmethod
+    def stability_path(level: int, rewind_epoch: int) -> tuple[str, ...]:
+        """The evaluated path between the two copies of level ``level`` from ``rewind_epoch``
+        (written last, so its presence means the path is finished)."""
+        return (STABILITY_DIR, f"L{level}", f"k{rewind_epoch}", "path.json")
 
     def cell_dir(self, cell: Cell) -> ArtifactStore:
         """Directory of one cell's artifacts."""
@@ -129,14 +142,15 @@ class RunLayout:
         """What the chain ``rewind_epoch`` made from its level-``level`` ticket directly:
         the masks of level + 1 and every cell trained under them."""
         return [RunLayout.masks(level + 1, rewind_epoch),
-                (GRID_DIR, f"L{level + 1}", f"k{rewind_epoch}")]
+                (GRID_DIR, f"L{level + 1}", f"k{rewind_epoch}"),
+                (STABILITY_DIR, f"L{level + 1}", f"k{rewind_epoch}")]
 
     @staticmethod
     def histories() -> tuple[str, ...]:
         return (GRID_DIR, "histories.json")
 
     # directories made from the dense weights, and where they go when those are recomputed
-    DERIVED_FROM_DENSE = (MASKS_DIR, GRID_DIR)
+    DERIVED_FROM_DENSE = (MASKS_DIR, GRID_DIR, STABILITY_DIR)
 
     @staticmethod
     def superseded(stamp: str) -> tuple[str, ...]:

@@ -185,6 +185,57 @@ class GridSettings:
         require(self.task_cpus >= 1, "task_cpus", "must be at least 1")
 
 
+STABILITY_SUBJECTS = ("dense", "tickets")
+
+
+@dataclass
+class StabilitySettings:
+    enabled: bool = setting(
+        False, "instability analysis (linear mode connectivity, Frankle et al. 2020): two "
+        "copies trained from each rewind point on two data orders, evaluated along the "
+        "straight line between their final weights"
+    )
+    epochs: list[int] = setting([], "candidate rewind points (empty = rewind.epochs)")
+    subjects: list[str] = setting(
+        ["dense"], "dense (the unpruned network from k) and/or tickets (the level-L ticket "
+        "from k, for each L in stability.levels)"
+    )
+    levels: list[int] = setting(
+        [], "ticket levels of subjects=tickets (empty = the sparsest, prune.levels)")
+    alphas: int = setting(30, "evenly spaced points on the path, both ends included")
+    threshold: float = setting(
+        0.02, "stable at k when the upper end of the 95% interval of the instability "
+        "(highest error on the path minus the mean of its ends) is below it"
+    )
+    batchnorm: Literal["recompute", "interpolate"] = setting(
+        "recompute", "BatchNorm moving statistics at each alpha: recompute (from "
+        "stability.batchnorm_batches train batches, in training mode) or interpolate (blended "
+        "like weights; interpolated networks collapse their activation variance)"
+    )
+    batchnorm_batches: int = setting(
+        8, "train batches of eval.batch_size images (the first, in stored order) that "
+        "recompute the BatchNorm statistics")
+    train_images: int = setting(
+        512, "train images (the first, in stored order) evaluated at every alpha beside val")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        require(set(self.subjects) <= set(STABILITY_SUBJECTS) and bool(self.subjects),
+                "subjects", f"choose from {list(STABILITY_SUBJECTS)}, got {self.subjects}")
+        require(all(k >= 0 for k in self.epochs), "epochs",
+                f"rewind points are epochs, 0 or more; got {self.epochs}")
+        require(all(level >= 1 for level in self.levels), "levels",
+                f"ticket levels are 1 or more; got {self.levels}")
+        require(self.alphas >= 2, "alphas", f"at least 2 (both ends), got {self.alphas}")
+        require(0 < self.threshold < 1, "threshold", f"must be in (0, 1), got {self.threshold}")
+        require(self.batchnorm_batches >= 1, "batchnorm_batches", "must be at least 1")
+        require(self.train_images >= 0, "train_images", "must be 0 or more")
+
+    def rewind_epochs(self, rewind: list[int]) -> list[int]:
+        """The candidate rewind points (``rewind``, the job's, when none are given)."""
+        return sorted(self.epochs or rewind)
+
+
 @dataclass
 class EvalSettings:
     batch_size: int = setting(256, "batch size of evaluation")
@@ -218,6 +269,7 @@ class PruneJobSettings:
     grid: GridSettings = section(GridSettings)
     eval: EvalSettings = section(EvalSettings)
     early_bird: EarlyBirdSettings = section(EarlyBirdSettings)
+    stability: StabilitySettings = section(StabilitySettings)
 
     # left out of the run directory's hash (pipeline.experiment.run_dir.run_name)
     execution_only: ClassVar[tuple[str, ...]] = EXECUTION_ONLY

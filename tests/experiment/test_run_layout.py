@@ -21,7 +21,13 @@ def test_paths_of_one_run(tmp_path):
                                                          "result.json")
     assert layout.cell_dir(Cell(1, 0)).root.endswith("/run-abc/grid/L1/k0/none")
     assert layout.dense_weights(3) == "epoch-003" and layout.dense_optimizer(3) == "optimizer-003"
-    assert layout.chain_after(1, 2) == [("masks", "L2-k2.npz"), ("grid", "L2", "k2")]
+    assert layout.chain_after(1, 2) == [("masks", "L2-k2.npz"), ("grid", "L2", "k2"),
+                                        ("stability", "L2", "k2")]
+    # the instability analysis's copies and path, beside the grid
+    assert layout.cell_result(Cell(2, 1, copy=0)) == ("stability", "L2", "k1", "copy-0",
+                                                      "result.json")
+    assert Cell(2, 1, copy=1).name == "L2-k1-copy1"
+    assert layout.stability_path(2, 1) == ("stability", "L2", "k1", "path.json")
     assert pickle.loads(pickle.dumps(layout)).url == layout.url
 
 
