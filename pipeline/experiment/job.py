@@ -119,6 +119,7 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     """The stages of a run whose preflight passed: dense, masks and grid, report."""
     from pipeline.report import write_report
     from pipeline.spark_session import default_parallelism, get_spark
+    from pipeline.tickets.flops import count_flops
 
     total_start = time.monotonic()
     spark = spark or get_spark(study.app_name, master=settings.run.master,
@@ -131,6 +132,7 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     run.write_settings()
 
     replicates, dense_rows, dense_seconds = [], [], 0.0
+    dense_flops = count_flops(model_spec(run, facts).build()).dense_flops
     for rep_run in run.replicates():
         if settings.run.replicates > 1:
             log.info("replicate %d of %d: seed %d", rep_run.replicate_index + 1,
@@ -139,7 +141,8 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
         dense = run_dense_stage(spark, rep_run, rep_facts)
         dense_seconds += dense.seconds
         dense_rows.append(ResultRow.dense(rep_run.settings.run.seed, dense.history,
-                                          replicate=rep_run.replicate_index).to_dict())
+                                          replicate=rep_run.replicate_index,
+                                          dense_flops=dense_flops).to_dict())
         check_rewinds_after_stop(rep_run)
         ctx = rep_run.to_remote(rep_facts, model_spec(rep_run, rep_facts),
                                 workers(spark, rep_run), policy_for(rep_run).to_dict())

@@ -39,10 +39,27 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def _plottable(df: pd.DataFrame, y: str) -> pd.DataFrame:
+XAxis = Literal["weights", "flops"]
+X_LABELS = {"weights": "prunable weights remaining (%, log scale)",
+            "flops": "multiply-adds per image remaining (%, log scale)"}
+
+
+def _x_values(df: pd.DataFrame, x: XAxis) -> pd.Series:
+    """Percent remaining of the weights or of the multiply-adds (NaN where unknown)."""
+    if x == "weights":
+        return 100.0 * pd.to_numeric(df["weights_remaining_prunable"], errors="coerce")
+    if "flops_remaining" not in df or "dense_flops" not in df:
+        return pd.Series(np.nan, index=df.index)
+    left = pd.to_numeric(df["flops_remaining"], errors="coerce").astype("float64")
+    total = pd.to_numeric(df["dense_flops"], errors="coerce").astype("float64")
+    return 100.0 * left / total.where(total > 0)
+
+
+def _plottable(df: pd.DataFrame, y: str, x: XAxis = "weights") -> pd.DataFrame:
     keep = (df["status"].astype(str) == "ok") & df["level"].notna() & df[y].notna()
-    ok = df[keep & df["weights_remaining_prunable"].notna()]
-    return ok.assign(x=100.0 * ok["weights_remaining_prunable"], y=ok[y].astype("float64"))
+    xs = _x_values(df, x)
+    ok = df[keep & xs.notna()]
+    return ok.assign(x=xs[ok.index], y=ok[y].astype("float64"))
 
 
 @dataclass(frozen=True)
@@ -97,8 +114,10 @@ def _spread(values: pd.Series, bars: Bars = "range") -> np.ndarray | None:
 
 def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: float = 1.0,
                 integer_y: bool = False, dense_format: str = "{:.2f}",
-                bars: Bars = "range", names: LineNames = LineNames()) -> Figure:
-    """``y`` vs. prunable weights remaining (log x, sparser to the right).
+                bars: Bars = "range", names: LineNames = LineNames(),
+                x: XAxis = "weights") -> Figure:
+    """``y`` vs. prunable weights remaining (log x, sparser to the right), or vs. the
+    multiply-adds per image remaining (``x="flops"``).
 
     One solid line per rewind epoch for the tickets, a dashed line per control and rewind
     epoch (same colour as its ticket). The level-0 reference of each rewind epoch (unpruned,
@@ -111,13 +130,13 @@ def line_figure(df: pd.DataFrame, y: str, ylabel: str, title: str, y_scale: floa
     """
     fig = Figure(figsize=FIGSIZE, dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    data = _plottable(df, y)
+    data = _plottable(df, y, x)
     data = data.assign(y=data["y"] * y_scale)
     dense = data[dense_run_mask(data)]
     references = data[reference_mask(data)]
     pruned = data[data["level"] > 0]
     ax.set_title(title)
-    ax.set_xlabel("prunable weights remaining (%, log scale)")
+    ax.set_xlabel(X_LABELS[x])
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     if data.empty:
@@ -210,6 +229,19 @@ def accuracy_vs_weights(df: pd.DataFrame, bars: Bars = "range",
         df, "top1", "top-1 val accuracy (%)",
         _bars_title("Top-1 val accuracy vs. weights remaining", bars),
         y_scale=100.0, dense_format="{:.2f}%", bars=bars, names=names,
+    ))
+
+
+def accuracy_vs_flops(df: pd.DataFrame, bars: Bars = "range",
+                      names: LineNames = LineNames()) -> bytes | None:
+    """Top-1 val accuracy vs. the multiply-adds per image remaining; None when no row has
+    them (a table from before they were counted)."""
+    if _plottable(df, "top1", "flops").empty:
+        return None
+    return png_bytes(line_figure(
+        df, "top1", "top-1 val accuracy (%)",
+        _bars_title("Top-1 val accuracy vs. multiply-adds remaining", bars),
+        y_scale=100.0, dense_format="{:.2f}%", bars=bars, names=names, x="flops",
     ))
 
 

@@ -58,14 +58,19 @@ class ResultRow:
     holdout_top1: float | None = None
     holdout_loss: float | None = None
     early_stop_split: str | None = None
+    # Multiply-adds per image of the kernels (pipeline.tickets.flops): with the weights
+    # that remain, and with all of them; None when unknown (a failed cell, older runs).
+    flops_remaining: int | None = None
+    dense_flops: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def dense(cls, seed: int, history: Sequence[Mapping[str, Any]],
-              replicate: int = 0) -> ResultRow:
-        """The dense training run, from its per-epoch history."""
+              replicate: int = 0, dense_flops: int | None = None) -> ResultRow:
+        """The dense training run, from its per-epoch history; ``dense_flops`` is the
+        model's multiply-adds per image."""
         final = history[-1] if history else {}
         return cls(
             level=0, rewind_epoch=None, control=TICKET, seed=seed,
@@ -77,6 +82,7 @@ class ResultRow:
             layers_emptied=0, depthwise_channels_emptied=0, replicate=replicate,
             data_order_seed=seed, holdout_top1=final.get("holdout_top1"),
             holdout_loss=final.get("holdout_loss"), early_stop_split=early_stop_split(history),
+            flops_remaining=dense_flops, dense_flops=dense_flops,
         )
 
     @classmethod
@@ -87,7 +93,8 @@ class ResultRow:
         data_order_seed: int | None = None,
     ) -> ResultRow:
         """A trained grid cell; ``sparsity`` is a ``SparsityReport.summary()``: the two
-        ``weights_remaining_*`` values and the dead-structure counts (None when absent)."""
+        ``weights_remaining_*`` values, the dead-structure counts and the multiply-adds
+        (None when absent)."""
         last = history[-1] if history else {}
         return cls(
             level=level, rewind_epoch=rewind_epoch, control=control, seed=seed,
@@ -101,6 +108,8 @@ class ResultRow:
             replicate=replicate, control_seed=control_seed, data_order_seed=data_order_seed,
             holdout_top1=last.get("holdout_top1"), holdout_loss=last.get("holdout_loss"),
             early_stop_split=early_stop_split(history),
+            flops_remaining=_count(sparsity.get("flops_remaining")),
+            dense_flops=_count(sparsity.get("dense_flops")),
         )
 
     @classmethod

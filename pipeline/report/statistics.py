@@ -68,7 +68,8 @@ def t_interval(values: Sequence[float] | pd.Series | np.ndarray,
 SUMMARY_COLUMNS = (
     "cell", "level", "rewind_epoch", "control", "n", "failed",
     *(f"{m}_{s}" for m in METRICS for s in ("mean", "sd", "min", "max", "ci_low", "ci_high")),
-    "weights_remaining_prunable_mean", "best_epoch_mean",
+    "weights_remaining_prunable_mean", "best_epoch_mean", "flops_remaining_mean",
+    "dense_flops_mean",
 )
 SUMMARY_FIELDS = {
     name: ARROW_FIELDS[name] if name in ARROW_FIELDS
@@ -79,6 +80,13 @@ SUMMARY_FIELDS = {
 
 def _ok(df: pd.DataFrame) -> pd.Series:
     return df["status"].astype(str) == "ok"
+
+
+def _numbers(df: pd.DataFrame, column: str) -> pd.Series:
+    """``column``'s numbers (none when a table from an older run lacks it)."""
+    if column not in df:
+        return pd.Series(dtype="float64")
+    return pd.to_numeric(df[column], errors="coerce").dropna()
 
 
 def _group_keys(df: pd.DataFrame) -> pd.DataFrame:
@@ -129,8 +137,9 @@ def summarize(df: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
                 f"{metric}_max": values.max() if len(values) else math.nan,
                 f"{metric}_ci_low": interval.low, f"{metric}_ci_high": interval.high,
             })
-        for column in ("weights_remaining_prunable", "best_epoch"):
-            values = pd.to_numeric(ok[column], errors="coerce").dropna()
+        for column in ("weights_remaining_prunable", "best_epoch", "flops_remaining",
+                       "dense_flops"):
+            values = _numbers(ok, column)
             record[f"{column}_mean"] = float(values.mean()) if len(values) else math.nan
         records.append(record)
     out = pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))

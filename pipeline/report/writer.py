@@ -25,6 +25,7 @@ HISTORY_PARQUET = "history.parquet"
 REPORT = "report.md"
 ACCURACY_PNG = "figures/accuracy_vs_weights.png"
 ACCURACY_CI_PNG = "figures/accuracy_vs_weights_ci.png"
+ACCURACY_FLOPS_PNG = "figures/accuracy_vs_flops.png"
 EARLY_STOP_PNG = "figures/early_stop_vs_weights.png"
 LEARNING_CURVES_PNG = "figures/learning_curves.png"
 LAYER_PNG = "figures/layer_sparsity.png"
@@ -118,6 +119,20 @@ def write_report(
     store.write_bytes(figures.accuracy_vs_weights(df, names=names), ACCURACY_PNG)
     store.write_bytes(figures.accuracy_vs_weights(df, bars="ci", names=names), ACCURACY_CI_PNG)
     store.write_bytes(figures.early_stop_vs_weights(df, names=names), EARLY_STOP_PNG)
+    title = "Accuracy vs. multiply-adds remaining"
+    flops_png = figures.accuracy_vs_flops(df, names=names)
+    if flops_png is not None:
+        store.write_bytes(flops_png, ACCURACY_FLOPS_PNG)
+        links.insert(1, FigureLink(
+            title, ACCURACY_FLOPS_PNG,
+            "The same means against the multiply-adds per image that remain (the kernels' "
+            "surviving weights times their layers' output positions, at the model's input "
+            "size): what a pruned weight saves depends on where it sits. For MobileNetV2 the "
+            "depthwise layers hold few weights but many multiply-adds.",
+        ))
+    else:
+        links.insert(1, FigureLink(title, None, "",
+                                   note="the results have no multiply-add counts"))
     title = "Learning curves"
     curves = figures.learning_curves(df, history) if history is not None else None
     if curves is not None:

@@ -17,6 +17,9 @@ Dead structure, counted because a ticket with it is a different architecture:
 * ``depthwise_channels_emptied``: channels ``c`` of DepthwiseConv2D kernels
   (``[kh, kw, C, M]``) whose ``mask[:, :, c, :]`` is all zero, in every depthwise layer
   (emptied layers included: each of their channels counts).
+
+Cost: ``flops_remaining`` and ``dense_flops``, the kernels' multiply-adds per image with
+the surviving weights and with all of them (:mod:`pipeline.tickets.flops`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.tickets.conversion import iter_layers
+from pipeline.tickets.flops import FlopsCount, count_flops
 from pipeline.tickets.masked_layers import LAYER_KIND, is_masked
 from pipeline.tickets.masks import get_masks
 from pipeline.tickets.policy import PruningPolicy, describe_kernels
@@ -44,6 +48,7 @@ class SparsityReport:
     weights_remaining_overall: float
     emptied_layers: list[str] = field(default_factory=list)  # in model order
     emptied_channels: dict[str, int] = field(default_factory=dict)  # depthwise layer -> count
+    flops: FlopsCount = field(default_factory=FlopsCount)
 
     @property
     def layers_emptied(self) -> int:
@@ -59,6 +64,8 @@ class SparsityReport:
             "weights_remaining_overall": self.weights_remaining_overall,
             "layers_emptied": self.layers_emptied,
             "depthwise_channels_emptied": self.depthwise_channels_emptied,
+            "flops_remaining": self.flops.flops_remaining,
+            "dense_flops": self.flops.dense_flops,
         }
 
     def to_csv(self) -> str:
@@ -134,4 +141,5 @@ def sparsity_report(
         weights_remaining_overall=overall_left / overall_size if overall_size else 1.0,
         emptied_layers=dead_layers,
         emptied_channels=dead_channels,
+        flops=count_flops(model, masks),
     )

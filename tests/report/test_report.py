@@ -82,6 +82,8 @@ def _row(level: int, rewind: int | None, control: str, top1: float) -> dict:
         "layers_emptied": None if failed else 0,
         "depthwise_channels_emptied": None if failed else 0,
         "model": "mobilenet_v2",
+        "flops_remaining": None if failed else round(300e6 * 0.9**level),
+        "dense_flops": None if failed else 300_000_000,
     }
 
 
@@ -140,7 +142,7 @@ def test_results_table_files(run) -> None:
         assert set(table.columns[len(REQUIRED):]) == {
             "cell", "error", "epochs", "layers_emptied", "depthwise_channels_emptied", "model",
             "replicate", "control_seed", "data_order_seed", "holdout_top1", "holdout_loss",
-            "early_stop_split"}
+            "early_stop_split", "flops_remaining", "dense_flops"}
         assert (table.replicate == 0).all()  # rows without a replicate: one replicate, 0
         assert table.control_seed.isna().all()
         order = [(r.level, -1 if pd.isna(r.rewind_epoch) else int(r.rewind_epoch), r.control)
@@ -191,13 +193,14 @@ def test_report_markdown(run) -> None:
     report = open(os.path.join(root, "report.md"), encoding="utf-8").read()
     assert report.startswith("# Lottery ticket report: ticket-test\n")
     for name in ("accuracy_vs_weights", "accuracy_vs_weights_ci", "early_stop_vs_weights",
-                 "layer_sparsity"):
+                 "layer_sparsity", "accuracy_vs_flops"):
         assert re.search(rf"!\[[^\]]+\]\(figures/{name}\.png\)", report), name
     what = report.split("## What was run", 1)[1].split("\n## ", 1)[0]
     for fact in ("`mobilenet_v2`", "224×224", "6 epochs", "2 levels", "20%", "global",
                  "epoch(s) 0, 1", "reinit, random_mask", "14 models", "13 ok, 1 failed",
                  "the output layer at 10% per level (half the rate, as in Frankle & Carbin)",
-                 "every prunable kernel keeps at least 5% of its weights"):
+                 "every prunable kernel keeps at least 5% of its weights",
+                 "and 81.00% of the multiply-adds per image (243.00 of 300.00 M)"):
         assert fact in what, fact
     assert ("| L1-k0-reinit | 1 | 0 | reinit | 0 | 0 | 80.00 | 81.00 | 60.00 | 80.00 | 1.4000 "
             "| 3 | 95.5 | ok | 0 | 0 |") in report
@@ -211,7 +214,7 @@ def test_report_markdown(run) -> None:
     assert "control random_mask, replicate 0, seed 0, status failed" in failed
     summary = report.split("## Summary over replicates", 1)[1].split("\n## ", 1)[0]
     assert "[`summary.csv`](summary.csv)" in summary and "history.parquet" not in summary
-    assert ("| L1-k0-reinit | 1 | 0 | reinit | 1 | 0 | 80.00 | 60.00 |  | 60.00 | 60.00 |  "
+    assert ("| L1-k0-reinit | 1 | 0 | reinit | 1 | 0 | 80.00 | 90.00 | 60.00 |  | 60.00 | 60.00 |  "
             "| 80.00 |  | 3.0 |") in summary
     assert "| L2-k1-random_mask | 2 | 1 | random_mask | 0 | 1 |" in summary
     assert "| dense | 123.4 | 0:02:03 |" in report and "| **total** | 436.7 |" in report
@@ -260,8 +263,8 @@ def test_findings_state_the_measured_verdicts(run) -> None:
 def test_layer_figure_is_skipped_without_csv(tmp_path) -> None:
     store = ArtifactStore(str(tmp_path))
     write_report(store, _rows(), SETTINGS, {"grid": 1.0, "total": 2.0}, None)
-    assert store.listdir("figures") == ["accuracy_vs_weights.png", "accuracy_vs_weights_ci.png",
-                                        "early_stop_vs_weights.png"]
+    assert store.listdir("figures") == ["accuracy_vs_flops.png", "accuracy_vs_weights.png",
+                                        "accuracy_vs_weights_ci.png", "early_stop_vs_weights.png"]
     report = store.read_text("report.md")
     assert "_Skipped: no per-epoch history was given_" in report
     assert "figures/layer_sparsity.png" not in report
