@@ -8,6 +8,7 @@ export that rebuilt the model without loading the cell's weights would be caught
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -156,5 +157,92 @@ def test_cli_reports_one_line(finished_run, tmp_path) -> None:
 
     from jobs.export_ticket import main
 
-    assert main([finished_run["url"], "L1-k0-none", "--output", str(out)]) == 0
+    assert main([finished_run["url"], "L1-k0-none", "--output", str(out),
+                 "--val-images", "0"]) == 0
     assert out.is_file()
+
+
+def _copy_run(finished_run, tmp_path):  # noqa: ANN001, ANN202
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run["url"].removeprefix("file://"), run)
+    return run
+
+
+def test_slim_of_a_cell_without_empty_channels_keeps_the_architecture(finished_run,
+                                                                       tmp_path) -> None:
+    from pipeline.experiment.export import export_cell
+
+    out = tmp_path / "slim.keras"
+    summary = export_cell(finished_run["url"], "L0-k0-none", str(out), slim=True,
+                          val_images=0)
+    assert "no channel could be removed" in summary.slim and "same architecture" in summary.slim
+    keras.backend.clear_session()
+    loaded = keras.saving.load_model(out)
+    masked = finished_run["models"]["L0-k0-none"]
+    assert [tuple(w.shape) for w in loaded.weights] == \
+        [tuple(w.shape) for w in masked.weights if "mask" not in w.path]
+    assert summary.flops == summary.dense_flops  # nothing pruned at level 0
+    assert json.loads(Path(f"{out}.json").read_text())["slim"] == summary.slim
+
+
+def test_tflite_export_runs_in_litert_like_the_cell(finished_run, tmp_path) -> None:
+    from pipeline.experiment.export import export_cell
+    from pipeline.export.tflite import TFLiteModel
+
+    out = tmp_path / "t.tflite"
+    summary = export_cell(finished_run["url"], "L1-k0-none", str(out), val_images=0)
+    assert summary.format == "tflite" and summary.bytes == out.stat().st_size
+    assert summary.flops < summary.dense_flops
+    x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    expected = finished_run["models"]["L1-k0-none"].predict(x, verbose=0)
+    np.testing.assert_allclose(TFLiteModel(out.read_bytes()).predict(x), expected, atol=1e-5)
+
+
+def test_a_failed_cell_and_a_transfer_run_with_another_classifier(finished_run,
+                                                                   tmp_path) -> None:
+    import yaml
+
+    from pipeline.experiment.export import export_cell
+
+    run = _copy_run(finished_run, tmp_path)
+    failed = run / "replicate-0" / "grid" / "L1" / "k0" / "reinit"
+    failed.mkdir(parents=True, exist_ok=True)
+    (failed / "result.json").write_text(json.dumps(
+        {"status": "failed", "error": "Traceback ...\nRuntimeError: executor lost"}))
+    with pytest.raises(ExportError, match="did not finish .*RuntimeError: executor lost"):
+        export_cell(str(run), "L1-k0-reinit", str(tmp_path / "x.tflite"), val_images=0)
+
+    settings = yaml.safe_load((run / "settings.yaml").read_text())
+    settings["transfer"] = {"source": "file:///somewhere/source-run"}
+    settings["data"]["num_classes"] = 5  # the target's classifier, not the cell's
+    (run / "settings.yaml").write_text(yaml.safe_dump(settings))
+    with pytest.raises(ExportError, match="do not fit mobilenet_v2 with 5 classes"):
+        export_cell(str(run), "L0-k0-none", str(tmp_path / "x.tflite"), val_images=0)
+    assert not (tmp_path / "x.tflite").exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["L1-k0-none", "--output", "x.tflite", "--quantize", "int8", "--val-images", "0"],
+     "cannot read the train split"),
+    (["L1-k0-none", "--output", "x.keras", "--quantize", "int8"], "applies to .tflite"),
+    (["L1-k0-none", "--output", "x.onnx"], "must end in .keras"),
+    (["L1-k0-none", "--output", "x.keras", "--val-images", "-1"], "must be >= 0"),
+    (["L1-k0-none", "--output", "x.keras"], "cannot read the val split"),
+])
+def test_cli_bad_export_options(finished_run, tmp_path, args, message) -> None:
+    import contextlib
+    import io
+
+    from jobs.export_ticket import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = main([finished_run["url"], *[str(tmp_path / a) if a.startswith("x.") else a
+                                              for a in args]])
+    assert status == 1
+    lines = [line for line in err.getvalue().splitlines() if line.startswith("export_ticket")]
+    assert len(lines) == 1 and lines[0].startswith("export_ticket: error:"), lines
+    assert message in lines[0]
+    assert not list(tmp_path.glob("x.*"))

@@ -128,3 +128,34 @@ def test_lth_check_reads_a_finished_run(mobilenet_run, tmp_path, capsys):
     assert "| 1 | " in text and "| 2 | " in text  # a row per pruned level
     assert job.main([str(tmp_path / "no-run")]) == 1
     assert "has no results.parquet" in capsys.readouterr().err
+
+
+def test_rows_count_the_multiply_adds_left(mobilenet_run):
+    from pipeline.models.spec import ModelSpec
+    from pipeline.tickets.flops import count_flops
+
+    table = pd.read_csv(ArtifactStore(mobilenet_run.run_url).path("results.csv"))
+    meta = load_ticket(RunLayout(mobilenet_run.run_url).replicate(0)
+                       .cell_dir(Cell(2, 0)), "ticket").settings["model"]
+    meta.pop("masked", None)
+    dense = count_flops(ModelSpec(**meta).build()).dense_flops
+    assert (table["dense_flops"] == dense).all()
+    assert (table.loc[table.level == 0, "flops_remaining"] == dense).all()
+    pruned = table[table.level > 0]
+    # a ticket's controls keep each layer's weight count, so its multiply-adds
+    assert pruned.groupby(["level", "rewind_epoch"])["flops_remaining"].nunique().max() == 1
+    by_level = pruned.groupby("level")["flops_remaining"]
+    assert dense > by_level.min()[1] and by_level.max()[1] > by_level.max()[2] > 0
+
+
+def test_the_sparsest_ticket_exports_to_tflite_with_its_val_top1(mobilenet_run, tmp_path):
+    from pipeline.experiment.export import export_cell
+
+    summary = export_cell(mobilenet_run.run_url, "L2-k1-none", str(tmp_path / "t.tflite"),
+                          val_images=1000)
+    table = pd.read_csv(ArtifactStore(mobilenet_run.run_url).path("results.csv"))
+    row = table[(table.cell == "L2-k1-none") & (table.replicate == 0)]
+    assert summary.val_images == 100  # the whole val split
+    assert summary.top1_cell == pytest.approx(row["top1"].item())
+    assert abs(summary.top1_export - summary.top1_cell) <= 0.005
+    assert summary.max_abs_diff < 1e-4 and summary.runtime == "ai-edge-litert on xnnpack"

@@ -1,0 +1,1 @@
+"""Deployable tickets: physically slimmer networks and TFLite files of a ticket."""
