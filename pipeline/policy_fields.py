@@ -46,12 +46,22 @@ class PolicyFields:
     keep_depthwise_channels: bool = setting(
         False, "keep the largest weight of every depthwise channel, so that no channel is emptied"
     )
+    granularity: Literal["weights", "channels"] = setting(
+        "weights", "weights: prune single weights by magnitude; channels: prune whole channels "
+        "(every filter and depthwise slice of a channel) by their kernels' L1 norm, at each "
+        "layer's rate (needs strategy layerwise), so that an export can remove them (--slim)"
+    )
 
     def __post_init__(self) -> None:
         check_choices(self)
         for kind in self.prunable:
             require(kind in KINDS, "prunable",
                     f"unknown layer kind {kind!r}; kinds: {', '.join(KINDS)}")
+        if self.granularity == "channels":
+            require(self.strategy == "layerwise", "granularity",
+                    "channels are ranked within each layer: set strategy to layerwise")
+            require(not self.keep_depthwise_channels, "granularity",
+                    "keep_depthwise_channels is for weight pruning; channels are pruned whole")
         for name in ("fraction_per_level", "conv_fraction", "first_conv_fraction",
                      "classifier_fraction", "min_layer_density"):
             value = getattr(self, name)

@@ -75,6 +75,8 @@ BENCHMARKS = (
     _bench("reader_throughput", "reader_vs_decode"),
     _bench("masking_overhead", "masking_overhead", "mask_cost_vs_naive"),
     _bench("ticket_size", "ticket_size"),
+    _bench("deploy_latency", "deploy_latency_sparse", "deploy_latency_slim50",
+           "deploy_latency_slim25", "deploy_latency_keras", "deploy_size_sparse"),
     _bench("distributed_training", "distributed_vs_single", "memory_growth"),
     _bench("grid_speedup", "grid_speedup_vs_ideal"),
     _bench("cell_vs_keras", "cell_vs_keras"),

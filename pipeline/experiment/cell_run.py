@@ -83,7 +83,8 @@ def prepare_model(ctx: CellContext, cell: Cell, model=None):  # noqa: ANN001, AN
     masks_used, start = masks, rewind_weights
     if cell.control != TICKET:
         masks_used, start = apply_control(cell.control, model, masks, rewind_weights,
-                                          cell.seed(ctx.run_seed))
+                                          cell.seed(ctx.run_seed),
+                                          ctx.policy.get("granularity", "weights"))
     rewind(model, start, masks_used)
     return model, masks_used, start
 

@@ -1,13 +1,10 @@
 """Physically slimmer networks: the channels a ticket leaves without effect, removed.
 
-A channel can go when nothing downstream can tell it is gone. The model's tensors fall
-into *channel spaces*: a convolution or Dense layer starts one with its output channels,
-and the layers that act channel by channel (BatchNormalization, ReLU, DepthwiseConv2D,
-ZeroPadding2D, Add, pooling, Dropout) keep their input's, so an inverted-residual block's
-expansion, depthwise and their BatchNorms share one space, and a chain of residual adds
-another. Channel ``j`` of a space is removed from every layer in it when every layer that
-reads the space from outside (a convolution, or a Dense layer, directly or through
-Flatten) either
+A channel can go when nothing downstream can tell it is gone. Channel ``j`` of a channel
+space (:mod:`pipeline.models.channel_spaces`: the layers that share their channels, such
+as an inverted-residual block's expansion, depthwise convolution and BatchNorms) is
+removed from every layer in it when every layer that reads the space from outside (a
+convolution, or a Dense layer, directly or through Flatten) either
 
 * has all-zero weights on ``j`` (it ignores the channel), or
 * sees ``j`` as a constant ``c`` whatever the image: a kernel slice of all zeros makes its
@@ -16,29 +13,21 @@ Flatten) either
   BatchNorm that follows it. Convolutions larger than 1×1 pad with zeros, so a non-zero
   constant is exact to fold only through 1×1 readers; through a 3×3 one the channel stays.
 
-The model's input and output spaces are never touched, nor any space next to a layer this
-module does not know. The result is a plain Keras model with the same layer names whose
+Frozen spaces (the model's input and output, and spaces next to a layer the graph does not
+know) are never touched. The result is a plain Keras model with the same layer names whose
 logits equal the masked model's up to float rounding.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import keras
 import numpy as np
 
+from pipeline.models.channel_spaces import ChannelGraph, ChannelGraphError
 from pipeline.tickets.flops import count_flops
-
-CHANNELWISE = {"BatchNormalization", "ReLU", "Activation", "Rescaling", "Dropout",
-               "ZeroPadding2D", "Add", "GlobalAveragePooling2D", "MaxPooling2D",
-               "DepthwiseConv2D"}
-READERS = {"Conv2D", "Dense", "Flatten"}
-ELEMENTWISE_ACTIVATIONS = {"relu", "relu6", "linear", "sigmoid", "tanh", "swish", "silu",
-                           "gelu", "elu", "selu", "softplus", "hard_sigmoid", "hard_swish"}
 
 
 class SlimError(ValueError):
@@ -81,78 +70,6 @@ class SlimResult:
                 f"multiply-adds per image {self.flops_before:,} → {self.flops_after:,}")
 
 
-class _Graph:
-    """The functional model's layers, in config (topological) order, one output each."""
-
-    def __init__(self, model: keras.Model) -> None:
-        config = model.get_config()
-        if "layers" not in config or "output_layers" not in config:
-            raise SlimError(f"{model.name} is not a functional model")
-        self.config = config
-        self.layers = {layer.name: layer for layer in model.layers}
-        self.order = [entry["name"] for entry in config["layers"]]
-        self.entries = {entry["name"]: entry for entry in config["layers"]}
-        self.inputs = {name: list(_history(entry.get("inbound_nodes", [])))
-                       for name, entry in self.entries.items()}
-        for name in self.order:
-            if len(self.entries[name].get("inbound_nodes", [])) > 1:
-                raise SlimError(f"layer {name} is called more than once")
-            if isinstance(self.layers[name], keras.Model):
-                raise SlimError(f"layer {name} is a nested model")
-        self.readers: dict[str, list[str]] = {name: [] for name in self.order}
-        for name, inbound in self.inputs.items():
-            for source in inbound:
-                self.readers[source].append(name)
-        outputs = config["output_layers"]
-        outputs = [outputs] if outputs and isinstance(outputs[0], str) else outputs
-        self.outputs = [o[0] for o in outputs]
-
-    def kind(self, name: str) -> str:
-        entry = self.entries[name]
-        kind, cfg = entry["class_name"], entry["config"]
-        if kind == "Activation" and cfg.get("activation") not in ELEMENTWISE_ACTIVATIONS:
-            return "unknown"
-        if kind == "DepthwiseConv2D" and cfg.get("depth_multiplier", 1) != 1:
-            return "unknown"
-        if kind == "Conv2D" and cfg.get("groups", 1) != 1:
-            return "unknown"
-        if kind == "Rescaling" and np.ndim(cfg.get("scale", 1.0)) + np.ndim(
-                cfg.get("offset", 0.0)) > 0:
-            return "unknown"
-        if kind in CHANNELWISE or kind in READERS or kind == "InputLayer":
-            return kind
-        return "unknown"
-
-
-def _history(value: Any) -> Iterator[str]:
-    """Layer names of the Keras tensors in an ``inbound_nodes`` entry, in order."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            yield value["config"]["keras_history"][0]
-            return
-        for item in value.values():
-            yield from _history(item)
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _history(item)
-
-
-class _Spaces:
-    """Union-find of layer outputs into channel spaces."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.parent = {n: n for n in names}
-
-    def find(self, name: str) -> str:
-        while self.parent[name] != name:
-            self.parent[name] = self.parent[self.parent[name]]
-            name = self.parent[name]
-        return name
-
-    def join(self, a: str, b: str) -> None:
-        self.parent[self.find(a)] = self.find(b)
-
-
 def _kernel(layer: keras.layers.Layer) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(layer.kernel))
 
@@ -183,14 +100,13 @@ def _activation(layer: keras.layers.Layer, values: np.ndarray) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(layer.activation(x)), "float64")[0]
 
 
-def _constants(graph: _Graph) -> dict[str, np.ndarray]:
+def _constants(graph: ChannelGraph) -> dict[str, np.ndarray]:
     """Per layer output: each channel's value when it is the same for every image and every
     position, NaN otherwise."""
     const: dict[str, np.ndarray] = {}
     for name in graph.order:
         layer, kind = graph.layers[name], graph.kind(name)
         inbound = [const[s] for s in graph.inputs[name]]
-        channels = layer.output.shape[-1] if kind != "InputLayer" else None
         if kind in ("Conv2D", "Dense", "DepthwiseConv2D"):
             kernel = _kernel(layer)
             if kind == "DepthwiseConv2D":
@@ -208,26 +124,20 @@ def _constants(graph: _Graph) -> dict[str, np.ndarray]:
         elif kind == "Add":
             const[name] = np.sum(inbound, axis=0)
         else:  # the input, Flatten and unknown layers: nothing is known
-            const[name] = np.full(int(channels or layer.output.shape[-1]), np.nan)
+            const[name] = np.full(int(layer.output.shape[-1]), np.nan)
     return const
 
 
-def _readers_rows(graph: _Graph, source: str, reader: str) -> tuple[np.ndarray, str, int]:
-    """The reader's kernel as [input channel of ``source``, taps, out], with the reader
-    that holds the kernel (a Dense behind Flatten) and its number of spatial taps."""
-    kind = graph.kind(reader)
-    layer = graph.layers[reader]
-    if kind == "Conv2D":
-        kernel = _kernel(layer)
-        taps = kernel.shape[0] * kernel.shape[1]
-        return np.moveaxis(kernel.reshape(taps, kernel.shape[2], -1), 1, 0), reader, taps
-    if kind == "Dense":
-        kernel = _kernel(layer)
-        return kernel[:, None, :], reader, 1
-    raise AssertionError(kind)
+def _reader_rows(graph: ChannelGraph, reader: str) -> tuple[np.ndarray, int]:
+    """A Conv2D or Dense reader's kernel as [input channel, taps, out], and its taps."""
+    kernel = _kernel(graph.layers[reader])
+    if graph.kind(reader) == "Dense":
+        return kernel[:, None, :], 1
+    taps = kernel.shape[0] * kernel.shape[1]
+    return np.moveaxis(kernel.reshape(taps, kernel.shape[2], -1), 1, 0), taps
 
 
-def _flatten_rows(graph: _Graph, source: str, flatten: str, dense: str) -> np.ndarray:
+def _flatten_rows(graph: ChannelGraph, source: str, dense: str) -> np.ndarray:
     """A Dense kernel behind Flatten as [channel of ``source``, position, out]."""
     channels = graph.layers[source].output.shape[-1]
     kernel = _kernel(graph.layers[dense])
@@ -237,53 +147,28 @@ def _flatten_rows(graph: _Graph, source: str, flatten: str, dense: str) -> np.nd
 def slim_model(model: keras.Model) -> SlimResult:
     """``model`` (plain layers, pruned weights exactly 0.0) without the channels that have
     no effect on its outputs; see the module docstring for the rule."""
-    graph = _Graph(model)
-    spaces = _Spaces(graph.order)
-    frozen: set[str] = set()
-    for name in graph.order:
-        kind = graph.kind(name)
-        if kind in CHANNELWISE:
-            for source in graph.inputs[name]:
-                spaces.join(source, name)
-    for name in graph.order:
-        kind = graph.kind(name)
-        if kind in ("unknown", "InputLayer"):
-            frozen.add(name)
-            frozen.update(graph.inputs[name])
-        if kind == "Flatten":
-            frozen.add(name)
-            if any(graph.kind(r) != "Dense" for r in graph.readers[name]):
-                frozen.update(graph.inputs[name])
-    frozen.update(graph.outputs)
-    frozen_roots = {spaces.find(n) for n in frozen}
-    members: dict[str, list[str]] = {}
-    for name in graph.order:
-        members.setdefault(spaces.find(name), []).append(name)
+    try:
+        graph = ChannelGraph(model)
+    except ChannelGraphError as exc:
+        raise SlimError(str(exc)) from exc
     const = _constants(graph)
-
     keep: dict[str, np.ndarray] = {}  # space root -> kept channel indices
     folds: dict[str, np.ndarray] = {}  # reader -> what removed channels added to its output
     changes: list[SpaceChange] = []
     checked = 0
-    for root, names in members.items():
-        channels = int(graph.layers[names[0]].output.shape[-1])
-        if root in frozen_roots:
-            keep[root] = np.arange(channels)
+    for root, space in graph.spaces.items():
+        keep[root] = np.arange(space.channels)
+        if space.frozen:
             continue
-        checked += channels
-        removable = np.ones(channels, bool)
+        checked += space.channels
+        removable = np.ones(space.channels, bool)
         edges = []  # (source, kernel holder, rows [C, taps, out], taps)
-        for source in names:
-            for reader in graph.readers[source]:
-                if spaces.find(reader) == root:
-                    continue
-                if graph.kind(reader) == "Flatten":
-                    for dense in graph.readers[reader]:
-                        edges.append((source, dense, _flatten_rows(graph, source, reader,
-                                                                   dense), 1))
-                else:
-                    rows, holder, taps = _readers_rows(graph, source, reader)
-                    edges.append((source, holder, rows, taps))
+        for source, reader in space.edges:
+            if graph.kind(reader) == "Flatten":
+                edges += [(source, dense, _flatten_rows(graph, source, dense), 1)
+                          for dense in graph.readers[reader]]
+            else:
+                edges.append((source, reader, *_reader_rows(graph, reader)))
         for source, _, rows, taps in edges:
             c = const[source]
             ignored = ~rows.reshape(rows.shape[0], -1).any(axis=1)
@@ -291,21 +176,21 @@ def slim_model(model: keras.Model) -> SlimResult:
             removable &= ignored | constant
         if removable.all():
             removable[0] = False  # a space keeps one channel, whatever it holds
-        kept = np.flatnonzero(~removable)
-        keep[root] = kept
-        if removable.any():
-            changes.append(SpaceChange(tuple(names), channels, int(kept.size)))
-            for source, holder, rows, _ in edges:
-                c = np.nan_to_num(const[source])[removable]
-                fold = np.einsum("c,cto->o", c, rows[removable].astype("float64"))
-                folds[holder] = folds.get(holder, 0.0) + fold
-    slim = _rebuild(graph, spaces, keep, folds)
+        if not removable.any():
+            continue
+        keep[root] = np.flatnonzero(~removable)
+        changes.append(SpaceChange(tuple(space.members), space.channels, int(keep[root].size)))
+        for source, holder, rows, _ in edges:
+            c = np.nan_to_num(const[source])[removable]
+            fold = np.einsum("c,cto->o", c, rows[removable].astype("float64"))
+            folds[holder] = folds.get(holder, 0.0) + fold
+    slim = _rebuild(graph, keep, folds)
     before, after = count_flops(model), count_flops(slim)
     return SlimResult(slim, changes, checked, model.count_params(), slim.count_params(),
                       before.flops_remaining, after.flops_remaining)
 
 
-def _rebuild(graph: _Graph, spaces: _Spaces, keep: dict[str, np.ndarray],
+def _rebuild(graph: ChannelGraph, keep: dict[str, np.ndarray],
              folds: dict[str, np.ndarray]) -> keras.Model:
     config = copy.deepcopy(graph.config)
     fold_into_bias: set[str] = set()
@@ -324,7 +209,7 @@ def _rebuild(graph: _Graph, spaces: _Spaces, keep: dict[str, np.ndarray],
     for entry in config["layers"]:
         name, cfg = entry["name"], entry["config"]
         entry.pop("build_config", None)
-        kept = keep[spaces.find(name)].size
+        kept = keep[graph.space_of(name)].size
         if entry["class_name"] == "Conv2D":
             cfg["filters"] = int(kept)
         elif entry["class_name"] == "Dense":
@@ -336,7 +221,7 @@ def _rebuild(graph: _Graph, spaces: _Spaces, keep: dict[str, np.ndarray],
         old, new = graph.layers[name], slim.get_layer(name)
         if not old.weights:
             continue
-        out = keep[spaces.find(name)]
+        out = keep[graph.space_of(name)]
         kind = graph.kind(name)
         sources = graph.inputs[name]
         if kind == "Conv2D" or kind == "Dense":
@@ -346,12 +231,12 @@ def _rebuild(graph: _Graph, spaces: _Spaces, keep: dict[str, np.ndarray],
                 inner = graph.inputs[source][0]
                 channels = graph.layers[inner].output.shape[-1]
                 rows = kernel.reshape(-1, channels, kernel.shape[-1])
-                rows = rows[:, keep[spaces.find(inner)]]
+                rows = rows[:, keep[graph.space_of(inner)]]
                 kernel = rows.reshape(-1, kernel.shape[-1])
             elif kind == "Dense":
-                kernel = kernel[keep[spaces.find(source)]]
+                kernel = kernel[keep[graph.space_of(source)]]
             else:
-                kernel = kernel[:, :, keep[spaces.find(source)]]
+                kernel = kernel[:, :, keep[graph.space_of(source)]]
             weights = [kernel[..., out]]
             if new.use_bias:
                 bias = _bias(old, kernel.shape[-1]) + folds.get(name, 0.0)

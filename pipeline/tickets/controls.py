@@ -22,7 +22,8 @@ from pipeline.tickets.conversion import plain_weights
 from pipeline.tickets.masks import Masks
 
 Weights = list[np.ndarray]
-Control = Callable[[keras.Model, Masks, Weights, int], tuple[Masks, Weights]]
+# (model, masks, weights, seed, granularity=...) -> (masks, weights)
+Control = Callable[..., tuple[Masks, Weights]]
 
 TICKET = "none"  # the ``control`` of a ticket itself: no control applied
 
@@ -72,17 +73,21 @@ def apply_control(
     masks: Mapping[str, np.ndarray],
     weights: Sequence[np.ndarray],
     seed: int,
+    granularity: str = "weights",
 ) -> tuple[Masks, Weights]:
-    """Run control ``name``; feed the result to :func:`pipeline.tickets.rewind.rewind`."""
+    """Run control ``name``; feed the result to :func:`pipeline.tickets.rewind.rewind`.
+    ``granularity`` is the ticket's (``prune.granularity``): a control of a channel ticket
+    draws channels, not weights."""
     try:
         fn = _CONTROLS[name].fn
     except KeyError:
         raise ValueError(f"unknown control {name!r}; known: {', '.join(list_controls())}") from None
-    return fn(model, dict(masks), list(weights), seed)
+    return fn(model, dict(masks), list(weights), seed, granularity=granularity)
 
 
 @register_control("reinit", marker="s")
-def reinit(model: keras.Model, masks: Masks, weights: Weights, seed: int) -> tuple[Masks, Weights]:
+def reinit(model: keras.Model, masks: Masks, weights: Weights, seed: int,
+           granularity: str = "weights") -> tuple[Masks, Weights]:
     """Same mask, weights from a fresh initialization of the same architecture."""
     with seeded(seed):
         fresh = keras.models.clone_model(model, recursive=True)
@@ -91,10 +96,16 @@ def reinit(model: keras.Model, masks: Masks, weights: Weights, seed: int) -> tup
 
 @register_control("random_mask", marker="^")
 def random_mask(
-    model: keras.Model, masks: Masks, weights: Weights, seed: int
+    model: keras.Model, masks: Masks, weights: Weights, seed: int,
+    granularity: str = "weights",
 ) -> tuple[Masks, Weights]:
-    """Same weights, each kernel's survivors moved to uniformly random positions."""
+    """Same weights, each kernel's survivors moved to uniformly random positions (a channel
+    ticket's kept channels to random channels of the same spaces)."""
     rng = np.random.default_rng(seed)
+    if granularity == "channels":
+        from pipeline.tickets.channel_pruning import random_channel_masks
+
+        return random_channel_masks(model, masks, rng), weights
     out: Masks = {}
     for name in sorted(masks):
         mask = np.asarray(masks[name], dtype=bool)

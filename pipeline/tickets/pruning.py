@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import keras
 import numpy as np
 
+from pipeline.tickets.channel_pruning import channel_masks_at_level
 from pipeline.tickets.conversion import masked_layers
 from pipeline.tickets.masks import Masks, get_masks
 from pipeline.tickets.policy import KernelInfo, PruningPolicy, describe_kernels
@@ -140,13 +141,16 @@ def masks_at_level(
 
     Level ``L`` keeps ``(1 - fraction_per_level) ** L`` of the pooled prunable weights; kernels with
     a role-specific fraction keep ``(1 - that fraction) ** L`` each. ``masks`` and
-    ``kernels`` default to the model's own. The policy's floors hold at every level.
+    ``kernels`` default to the model's own. The policy's floors hold at every level. With
+    ``granularity: channels`` whole channels go (:mod:`pipeline.tickets.channel_pruning`).
     """
     if level < 0:
         raise ValueError(f"level must be >= 0, got {level}")
     infos = describe_kernels(model)
     masks = get_masks(model) if masks is None else masks
     kernels = _kernels(model) if kernels is None else kernels
+    if policy.granularity == "channels":
+        return channel_masks_at_level(model, policy, level, masks, kernels)
     return prune_groups(kernels, masks, plan_groups(infos, policy, level),
                         reserved_weights(infos, policy, kernels, masks))
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCAL_CONF = ROOT / "conf" / "local.yaml"
 PRUNE_KEYS = {"method", "levels", "fraction_per_level", "strategy", "prunable",
               "conv_fraction", "first_conv_fraction", "classifier_fraction", "min_layer_density",
-              "keep_depthwise_channels"}
+              "keep_depthwise_channels", "granularity"}
 
 
 @pytest.mark.parametrize(

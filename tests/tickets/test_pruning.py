@@ -131,7 +131,7 @@ def test_policy_kinds_roles_and_exclusions() -> None:
                               fraction_per_level=0.3, prunable=["dense"],
                               conv_fraction=None, first_conv_fraction=None,
                               classifier_fraction=0.1, min_layer_density=None,
-                              keep_depthwise_channels=False)
+                              keep_depthwise_channels=False, granularity="weights")
     mapped = PruningPolicy.from_settings(section)
     assert mapped == PruningPolicy(strategy="layerwise", fraction_per_level=0.3,
                                    prunable=["dense"], classifier_fraction=0.1)
