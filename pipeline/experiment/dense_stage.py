@@ -50,7 +50,8 @@ def model_spec(run: RunDirectory, facts: DatasetFacts) -> ModelSpec:
     s = run.settings
     return ModelSpec(s.model.name, s.model.image_size, facts.num_classes, alpha=s.model.alpha,
                      seed=s.run.seed, bn_momentum=s.model.bn_momentum,
-                     grayscale=s.model.grayscale, slimming_l1=s.train.slimming_l1)
+                     grayscale=s.model.grayscale, slimming_l1=s.train.slimming_l1,
+                     layout=s.model.layout)
 
 
 def workers(spark, run: RunDirectory) -> int:  # noqa: ANN001

@@ -104,7 +104,7 @@ def _model_spec(cell_dir: ArtifactStore, settings: PruneJobSettings) -> ModelSpe
             return ModelSpec(**stored)
     m = settings.model
     return ModelSpec(m.name, m.image_size, _num_classes(settings), alpha=m.alpha,
-                     bn_momentum=m.bn_momentum, grayscale=m.grayscale)
+                     bn_momentum=m.bn_momentum, grayscale=m.grayscale, layout=m.layout)
 
 
 @dataclass

@@ -67,8 +67,16 @@ class ModelSettings:
         False, "average R, G and B into one channel before the first layer (lenet_300_100 "
         "and conv4: the paper's gray inputs)"
     )
+    layout: Literal["keras", "xnnpack"] = setting(
+        "keras", "mobilenet_v2's layout: keras (keras.applications) or xnnpack (the first "
+        "convolution padded symmetrically, the shape XNNPACK's sparse inference accepts; "
+        "train in the layout you deploy)"
+    )
 
     def __post_init__(self) -> None:
+        check_choices(self)
+        require(self.layout == "keras" or self.name == "mobilenet_v2", "layout",
+                f"{self.layout} is a layout of mobilenet_v2, not of {self.name}")
         require(self.alpha > 0, "alpha", f"must be positive, got {self.alpha}")
         require(self.bn_momentum is None or 0 < self.bn_momentum < 1, "bn_momentum",
                 f"must be in (0, 1), got {self.bn_momentum}")

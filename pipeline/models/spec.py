@@ -23,10 +23,13 @@ class ModelSpec:
     bn_momentum: float | None = None  # None keeps the architecture's own
     grayscale: bool = False
     slimming_l1: float = 0.0  # L1 on every BatchNorm's gamma (network slimming)
+    layout: str = "keras"  # mobilenet_v2's layer layout (pipeline.models.mobilenet_v2)
 
     def build(self) -> keras.Model:
+        extra = {} if self.layout == "keras" else {"layout": self.layout}
         model = create_model(self.name, image_size=self.image_size, classes=self.classes,
-                             alpha=self.alpha, seed=self.seed, grayscale=self.grayscale)
+                             alpha=self.alpha, seed=self.seed, grayscale=self.grayscale,
+                             **extra)
         if self.bn_momentum is not None:
             # Keras' MobileNetV2 uses 0.999, which needs thousands of steps before the
             # moving statistics are usable; small studies train far fewer.

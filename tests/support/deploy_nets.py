@@ -10,12 +10,20 @@ from pipeline.models.registry import create_model
 
 
 def random_batchnorm(model: keras.Model, rng: np.random.Generator) -> None:
-    """BatchNorm statistics far from their initial values, so constants are not trivial."""
+    """BatchNorm scales and shifts far from their initial values, and moving statistics
+    measured on random images, as training leaves them: every constant is then non-trivial
+    and the logits still depend on the image (with statistics drawn at random the signal
+    dies out within a few blocks, and every image gets the same logits)."""
+    from pipeline.train.interpolation import recompute_batchnorm
+
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             shape = layer.gamma.shape
-            layer.set_weights([rng.uniform(0.5, 1.5, shape), rng.normal(0, 0.5, shape),
-                               rng.normal(0, 0.5, shape), rng.uniform(0.5, 2.0, shape)])
+            layer.gamma.assign(rng.uniform(0.5, 1.5, shape).astype("float32"))
+            layer.beta.assign(rng.normal(0, 0.5, shape).astype("float32"))
+    size = model.input.shape[1]
+    images = rng.uniform(0, 255, (32, size, size, model.input.shape[-1])).astype("float32")
+    recompute_batchnorm(model, [images])
 
 
 def zero_channels(layer: keras.layers.Layer, channels: np.ndarray, axis: int = -1) -> None:
@@ -39,7 +47,13 @@ def small_mobilenet(rng: np.random.Generator, zeros: float = 0.0) -> keras.Model
     and ``zeros`` of every kernel's weights set to 0.0."""
     model = create_model("mobilenet_v2", image_size=32, classes=10, alpha=0.35,
                          classifier_activation=None)
-    random_batchnorm(model, rng)
     if zeros:
         zero_at_random(model, rng, zeros)
+    random_batchnorm(model, rng)  # statistics of the pruned network, as retraining leaves them
     return model
+
+
+def assert_varies_with_the_image(logits: np.ndarray) -> None:
+    """Logits that differ between images: a comparison of two models on them means more
+    than a comparison of constants."""
+    assert np.ptp(np.asarray(logits), axis=0).max() > 1e-3, "the logits ignore the image"

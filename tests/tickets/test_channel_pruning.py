@@ -17,7 +17,11 @@ from pipeline.tickets import (
     to_plain,
 )
 from pipeline.tickets.channel_pruning import prunable_spaces
-from tests.support.deploy_nets import small_mobilenet
+from tests.support.deploy_nets import (
+    assert_varies_with_the_image,
+    random_batchnorm,
+    small_mobilenet,
+)
 
 POLICY = PruningPolicy(strategy="layerwise", fraction_per_level=0.5, granularity="channels")
 
@@ -77,6 +81,7 @@ def test_a_channel_ticket_slims_by_its_pruned_channels(ticket) -> None:
     model = to_masked(small_mobilenet(np.random.default_rng(0)))
     set_masks(model, ticket["level2"])
     plain = to_plain(model)
+    random_batchnorm(plain, np.random.default_rng(4))  # the statistics of the pruned network
     result = slim_model(plain)
     graph = ChannelGraph(model)
     for space, _ in prunable_spaces(model, POLICY):
@@ -86,6 +91,7 @@ def test_a_channel_ticket_slims_by_its_pruned_channels(ticket) -> None:
     assert result.parameters_after < 0.5 * result.parameters_before
     assert graph.spaces  # read from the masked twin too
     x = np.random.default_rng(3).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    assert_varies_with_the_image(np.asarray(plain(x)))
     np.testing.assert_allclose(np.asarray(result.model(x)), np.asarray(plain(x)), atol=1e-4)
 
 
