@@ -134,6 +134,52 @@ def run(repetitions: int = 5, calls: int = 20, warmup: int = 3, image_size: int 
     return results
 
 
+def slim_throughput(image_size: int = 224, alpha: float = 1.0, batch: int = 64,
+                    steps: int = 20, keep: float = 0.5, mixed_precision: bool = False,
+                    repetitions: int = 3) -> list[dict]:
+    """Training and inference images/s of the slim channel ticket at ``keep`` of the
+    channels ÷ those of the dense network, in Keras on whatever device TensorFlow picks
+    (``make bench-gpu`` runs it on the GPU), the batch already in device memory."""
+    import keras
+
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        plain = _model(image_size, alpha)
+        channels = PruningPolicy(strategy="layerwise", granularity="channels")
+        slim = slim_model(_ticket(plain, channels, 1 - keep)).model
+        rng = np.random.default_rng(2)
+        x = tf.constant(rng.uniform(0, 255, (batch, image_size, image_size, 3)), "float32")
+        y = tf.constant(rng.integers(0, INPUTS["classes"], batch))
+        rates: dict[str, dict[str, list[float]]] = {}
+        for name, model in (("dense", plain), ("slim", slim)):
+            model = keras.models.clone_model(model)
+            model.compile(optimizer=keras.optimizers.SGD(0.01),
+                          loss="sparse_categorical_crossentropy")
+            infer = tf.function(lambda images, m=model: m(images, training=False))
+            model.train_on_batch(x, y)
+            infer(x)
+            rates[name] = {"train": [], "infer": []}
+            for _ in range(repetitions):
+                start = time.perf_counter()
+                for _ in range(steps):
+                    model.train_on_batch(x, y)
+                rates[name]["train"].append(steps * batch / (time.perf_counter() - start))
+                start = time.perf_counter()
+                for _ in range(steps):
+                    infer(x).numpy()
+                rates[name]["infer"].append(steps * batch / (time.perf_counter() - start))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    inputs = {**INPUTS, "image_size": image_size, "alpha": alpha, "batch": batch,
+              "steps": steps, "keep_channels": keep, "mixed_precision": mixed_precision,
+              "devices": [d.name for d in tf.config.list_physical_devices()],
+              "slim_parameters": slim.count_params(), "dense_parameters": plain.count_params()}
+    return [make_result(f"slim{int(100 * keep)}_{kind}_throughput", rates["slim"][kind],
+                        rates["dense"][kind], 1.5, "higher", "images/s", inputs)
+            for kind in ("train", "infer")]
+
+
 if __name__ == "__main__":
     from benchmarks.harness.common import bench_main
 

@@ -12,6 +12,9 @@ MobileNetV2 α 1.0 at 224×224, mixed precision (``mixed_float16``):
 * ``gpu_memory_estimate``: GPU memory each image adds to a training pass (TensorFlow's
   allocator peak, batch 32 against 96) / the estimate that picks ``train.micro_batch_size``
   (the ``memory_estimate`` benchmark at this size). Lower is better; target 1.0.
+* ``gpu_slim_train_throughput``, ``gpu_slim_infer_throughput``: training and inference
+  images/s of a slim channel ticket at 50% of the channels / those of the dense network,
+  batch 64 in GPU memory (``deploy_latency.slim_throughput``). Higher is better; target 1.5.
 * ``gpu_cell_vs_keras``: a grid cell's training images/s reading the ingested dataset in its
   Spark task / plain Keras ``fit`` on the same images already in memory, same batch (the
   ``cell_vs_keras`` benchmark at this size). Higher is better; target 0.8.
@@ -44,6 +47,7 @@ def renamed(result: dict[str, Any], name: str, target: float) -> dict[str, Any]:
 
 def run(repetitions: int = 3) -> list[dict[str, Any]]:
     from benchmarks.cell_vs_keras import bench as cell_vs_keras
+    from benchmarks.deploy_latency import bench as deploy_latency
     from benchmarks.distributed_training import bench as distributed
     from benchmarks.harness.common import make_result
     from benchmarks.masking_overhead import bench as masking_overhead
@@ -65,8 +69,11 @@ def run(repetitions: int = 3) -> list[dict[str, Any]]:
                         target=0.8, better="higher", unit="images/s", inputs=speed["inputs"])
     cell = cell_vs_keras.run(train=4096, val=256, image_size=IMAGE_SIZE, epochs=(1, 3),
                              repetitions=repetitions, alpha=ALPHA, mixed_precision=True)[0]
+    slim = deploy_latency.slim_throughput(image_size=IMAGE_SIZE, alpha=ALPHA, batch=BATCH,
+                                          mixed_precision=True, repetitions=repetitions)
     return [renamed(step, "gpu_masking_overhead", 1.05), dense, memory,
-            renamed(cell, "gpu_cell_vs_keras", 0.8)]
+            renamed(cell, "gpu_cell_vs_keras", 0.8),
+            *(renamed(r, f"gpu_slim_{r['name'].split('_')[1]}_throughput", 1.5) for r in slim)]
 
 
 def main() -> int:

@@ -27,7 +27,9 @@ import keras
 import numpy as np
 
 from pipeline.models.channel_spaces import ChannelGraph, ChannelGraphError
+from pipeline.tickets.conversion import iter_layers
 from pipeline.tickets.flops import count_flops
+from pipeline.tickets.masked_layers import is_masked
 
 
 class SlimError(ValueError):
@@ -147,6 +149,8 @@ def _flatten_rows(graph: ChannelGraph, source: str, dense: str) -> np.ndarray:
 def slim_model(model: keras.Model) -> SlimResult:
     """``model`` (plain layers, pruned weights exactly 0.0) without the channels that have
     no effect on its outputs; see the module docstring for the rule."""
+    if any(is_masked(layer) for layer in iter_layers(model)):
+        raise SlimError("slim the plain model (pipeline.tickets.to_plain), not the masked one")
     try:
         graph = ChannelGraph(model)
     except ChannelGraphError as exc:

@@ -124,3 +124,7 @@ def test_a_model_it_cannot_read_is_refused() -> None:
     model = keras.Model(inputs, inner(inputs))
     with pytest.raises(SlimError, match="nested model"):
         slim_model(model)
+    from pipeline.tickets import to_masked
+
+    with pytest.raises(SlimError, match="plain model"):
+        slim_model(to_masked(create_model("conv4", image_size=8, classes=2)))
