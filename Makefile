@@ -29,7 +29,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip wheel
-	$(PY) -m pip install -q -e '.[dev,cloud]'
+	$(PY) -m pip install -q -e '.[dev,cloud,deploy]'
 	touch $(STAMP)
 
 # Lint first, so a lint error fails in seconds; the slowest tests are listed at the end.

@@ -34,9 +34,10 @@ def user_errors() -> tuple[type[Exception], ...]:
     from pipeline.config import ConfigError
     from pipeline.data.readers import DatasetError
     from pipeline.experiment.preflight import PreflightError
+    from pipeline.experiment.run_lease import RunLeaseHeld
     from pipeline.store import StoreError
 
-    return (ConfigError, PreflightError, DatasetError, StoreError)
+    return (ConfigError, PreflightError, DatasetError, StoreError, RunLeaseHeld)
 
 
 def fail(prog: str, exc: Exception) -> int:

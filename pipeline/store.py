@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Iterator
@@ -168,6 +169,42 @@ class ArtifactStore:
 
     def write_json(self, obj: Any, *parts: str) -> str:
         return self.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), *parts)
+
+    def create_exclusive(self, data: bytes, *parts: str) -> bool:
+        """Write ``data`` only if nothing is there yet; True when this call created it.
+
+        Of several callers racing for one path exactly one wins where the store can create
+        conditionally: local disks (a hard link onto the path fails if it exists), S3
+        (``If-None-Match: *``) and GCS (``ifGenerationMatch=0``; objects under gcsfs's
+        50 MiB single-upload size). HDFS through pyarrow has no such write: there it is a
+        check then a write, and two callers in the same instant can both win.
+        """
+        target = self.path(*parts)
+        parent = posixpath.dirname(target)
+        if parent:
+            self.fs.create_dir(parent, recursive=True)
+        if self.scheme in OBJECT_STORE_SCHEMES:
+            try:
+                self.fs.handler.fs.pipe_file(target, data, mode="create")
+            except FileExistsError:
+                return False
+            return True
+        local = local_path(self.url(*parts))
+        if local is None:
+            if self.exists(*parts):
+                return False
+            self.write_bytes(data, *parts)
+            return True
+        tmp = posixpath.join(parent, f".tmp-{uuid.uuid4().hex}-{posixpath.basename(target)}")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        try:
+            os.link(tmp, local)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
 
     @contextmanager
     def open_write(self, *parts: str) -> Iterator[io.BytesIO]:

@@ -95,7 +95,7 @@ def _keras_task(_: int, ctx, cell) -> dict[str, Any]:  # noqa: ANN001
     keras.backend.clear_session()
     make_deterministic(seed, enabled=ctx.deterministic)
     start = time.monotonic()
-    model, _, _ = prepare_model(ctx, cell)
+    model, _, _, _ = prepare_model(ctx, cell)
     model.compile(optimizer=make_optimizer(ctx.train, steps),
                   loss=make_loss(ctx.train.label_smoothing))
     setup = time.monotonic() - start

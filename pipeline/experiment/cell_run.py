@@ -60,33 +60,60 @@ def finished_result(ctx: CellContext, cell: Cell, verify: bool = False) -> dict[
             log.warning("%s; retraining cell %s", exc, cell.name)
             layout.store.delete(*layout.cell_result(cell))
             return None
+        changed = _changed_inputs(ctx, cell, row)
+        if changed:
+            log.warning("cell %s was trained from a %s that has changed since; retraining it",
+                        cell.name, " and a ".join(changed))
+            layout.store.delete(*layout.cell_result(cell))
+            return None
     return row
+
+
+def _changed_inputs(ctx: CellContext, cell: Cell, row: dict[str, Any]) -> list[str]:
+    """The inputs of a finished cell (rewind checkpoint, mask file) that differ now from
+    those it recorded; none when they cannot be read (a stage being redone decides)."""
+    from pipeline.experiment.provenance import cell_inputs, stale_inputs
+    from pipeline.store import StoreError
+
+    try:
+        current = cell_inputs(ctx.layout, cell, ctx.layout.rewind_dir(ctx.transferred))
+    except (StoreError, KeyError, ValueError):
+        return []
+    names = {"rewind": "rewind checkpoint", "masks": "mask file"}
+    return [names[k] for k in stale_inputs(row.get("provenance"), current)]
 
 
 def prepare_model(ctx: CellContext, cell: Cell, model=None):  # noqa: ANN001, ANN201
     """The masked model (``model``, or a new one) at the cell's starting point: masks set,
-    weights rewound (or controlled); returns (model, masks, start weights).
+    weights rewound (or controlled); returns (model, masks, start weights, provenance: the
+    SHA-256 of what it read and drew, :mod:`pipeline.experiment.provenance`).
 
     A level-0 cell keeps every weight (all-ones masks): the unpruned network rewound to k.
     """
-    from pipeline.tickets import apply_control, masks_from_bytes, ones_masks, rewind
+    from pipeline.experiment.provenance import sha256
+    from pipeline.tickets import apply_control, masks_from_bytes, masks_to_bytes, ones_masks, rewind
+    from pipeline.train.checkpoints import load_verified
+    from pipeline.weights_npz import weights_to_bytes
 
     layout = ctx.layout
     model = ctx.spec.build() if model is None else model
+    provenance: dict[str, Any] = {}
     if cell.is_reference:
         masks = ones_masks(model)
     else:
-        masks = masks_from_bytes(layout.store.read_bytes(*layout.masks(cell.level,
-                                                                       cell.rewind_epoch)))
-    rewind_weights = load_checkpoint(layout.rewind_dir(ctx.transferred),
-                                     layout.dense_weights(cell.rewind_epoch))
+        data = layout.store.read_bytes(*layout.masks(cell.level, cell.rewind_epoch))
+        masks, provenance["masks"] = masks_from_bytes(data), sha256(data)
+    rewind_weights, provenance["rewind"] = load_verified(
+        layout.rewind_dir(ctx.transferred), layout.dense_weights(cell.rewind_epoch))
     masks_used, start = masks, rewind_weights
     if cell.control != TICKET:
         masks_used, start = apply_control(cell.control, model, masks, rewind_weights,
                                           cell.seed(ctx.run_seed),
                                           ctx.policy.get("granularity", "weights"))
+        provenance["control_masks"] = sha256(masks_to_bytes(masks_used))
+        provenance["control_weights"] = sha256(weights_to_bytes(start))
     rewind(model, start, masks_used)
-    return model, masks_used, start
+    return model, masks_used, start, provenance
 
 
 def start_state(ctx: CellContext, cell: Cell, model, masks, optimizer,  # noqa: ANN001
@@ -155,6 +182,7 @@ def check_zeros(model) -> None:  # noqa: ANN001
 def finish_cell(
     ctx: CellContext, cell: Cell, model, masks, start_weights,  # noqa: ANN001
     history: list[dict[str, Any]], seconds: float,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check the invariant, save weights (and the ticket), write ``result.json`` last."""
     from pipeline.tickets import (
@@ -184,6 +212,7 @@ def finish_cell(
                        control_seed=control_seed(ctx, cell),
                        data_order_seed=ctx.data_order_seed).to_dict()
     row["history"] = history
+    row["provenance"] = provenance
     write_scalars(layout.store, cell.name, history)
     layout.store.write_json(row, *layout.cell_result(cell))
     return row
@@ -205,7 +234,7 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
     model, optimizer = compiled_model(ctx.spec, ctx.train, procedure.steps_per_epoch,
                                       head_only=ctx.head_only,
                                       moments_from=moments_origin(ctx, cell, procedure))
-    model, masks, start_weights = prepare_model(ctx, cell, model)
+    model, masks, start_weights, provenance = prepare_model(ctx, cell, model)
     trainer = InProcessRounds(model, optimizer, procedure, read_workers=ctx.reader_workers)
     trainer.optimizer_state = start_state(ctx, cell, model, masks, optimizer, procedure)
     groups = DatasetSplit.of(ctx.train_url).row_groups()
@@ -217,7 +246,7 @@ def train_in_task(ctx: CellContext, cell: Cell) -> dict[str, Any]:
                                   ctx.eval_batch_size) if ctx.holdout_url else None)
         history.append(epoch_entry(ctx, procedure, stats, result, holdout))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
-                       time.monotonic() - start)
+                       time.monotonic() - start, provenance)
 
 
 def failure_row(ctx: CellContext, cell: Cell, error: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ def train_cell_data_parallel(
 ) -> dict[str, Any]:
     start = time.monotonic()
     sc = spark.sparkContext
-    model, masks, start_weights = prepare_model(ctx, cell)
+    model, masks, start_weights, provenance = prepare_model(ctx, cell)
     procedure = ctx.procedure()
     optimizer = make_optimizer(ctx.train, procedure.steps_per_epoch,
                                moments_from=moments_origin(ctx, cell, procedure))
@@ -56,4 +56,4 @@ def train_cell_data_parallel(
             if ctx.holdout_url else None)
         history.append(epoch_entry(ctx, procedure, stats, result, holdout))
     return finish_cell(ctx, cell, model, masks, start_weights, history,
-                       time.monotonic() - start)
+                       time.monotonic() - start, provenance)

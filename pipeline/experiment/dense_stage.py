@@ -23,6 +23,7 @@ from pipeline.tensorboard_events import write_scalars
 from pipeline.train.checkpoints import (
     CorruptCheckpoint,
     checkpoint_meta,
+    checkpoint_record,
     discard_checkpoint,
     has_checkpoint,
     load_checkpoint,
@@ -202,7 +203,9 @@ def run_dense_stage(spark, run: RunDirectory, facts: DatasetFacts) -> DenseOutco
                          holdout.loss)
             save_checkpoint(store, spark_model.optimizer_state, run.dense_optimizer(epoch),
                             meta={"epoch": epoch})
-            save_checkpoint(store, model.get_weights(), run.dense_weights(epoch), meta=meta)
+            save_checkpoint(store, model.get_weights(), run.dense_weights(epoch), meta=meta,
+                            parent=checkpoint_record(store, run.dense_weights(epoch - 1))
+                            ["sha256"])
             write_scalars(run.store, "dense", dense_history(run, epoch))
             log.info("dense: epoch %d/%d train loss %.4f, val top-1 %.4f top-5 %.4f loss %.4f "
                      "(%.1fs, %d rounds, %.1fs round overhead)", epoch, epochs, stats.loss,

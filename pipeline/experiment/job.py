@@ -116,10 +116,10 @@ def check_rewinds_after_stop(run: RunDirectory) -> None:
 
 def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
               spark=None) -> JobOutcome:  # noqa: ANN001
-    """The stages of a run whose preflight passed: dense, masks and grid, report."""
-    from pipeline.report import write_report
+    """The stages of a run whose preflight passed: dense, masks and grid, report; under the
+    run directory's lease (one driver at a time, :mod:`pipeline.experiment.run_lease`)."""
+    from pipeline.experiment.run_lease import RunLease
     from pipeline.spark_session import default_parallelism, get_spark
-    from pipeline.tickets.flops import count_flops
 
     total_start = time.monotonic()
     spark = spark or get_spark(study.app_name, master=settings.run.master,
@@ -127,6 +127,21 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     fit_micro_batch(settings, facts.num_classes, spark, default_parallelism(spark))
     run = RunDirectory(settings)
     log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
+    with RunLease(run.store, settings.run.lease_timeout,
+                  app_id=spark.sparkContext.applicationId):
+        return _run_stages(settings, facts, study, spark, run, total_start)
+
+
+def _run_stages(settings: PruneJobSettings, facts: DatasetFacts, study: Study, spark,  # noqa: ANN001
+                run: RunDirectory, total_start: float) -> JobOutcome:
+    from pipeline.experiment.provenance import (
+        provenance_columns,
+        provenance_markdown,
+        verify_run,
+    )
+    from pipeline.report import write_report
+    from pipeline.tickets.flops import count_flops
+
     # data.holdout_per_class: every model below trains on train less the holdout
     facts = with_holdout(run, settings, facts, spark)
     run.write_settings()
@@ -163,7 +178,8 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
         log.warning("grid: %d cell(s) failed: %s; rerun the same command to retry them",
                     len(failed), ", ".join(failed))
 
-    rows = dense_rows + [{k: v for k, v in r.items() if k != "history"} for r in cell_rows]
+    rows = dense_rows + [{**{k: v for k, v in r.items() if k not in ("history", "provenance")},
+                          **provenance_columns(r)} for r in cell_rows]
     if study.extra_rows:
         rows += study.extra_rows(spark, rows)
     for rep in replicates:
@@ -182,6 +198,10 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
         with stage_timer() as stability_timer:
             sections.append(run_stability_stage(spark, run, replicates, spec).markdown)
         timings["stability"] = round(stability_timer["seconds"], 3)
+    problems = verify_run(run)
+    for line in problems:
+        log.warning("provenance: %s", line)
+    sections.append(provenance_markdown(problems))
     with stage_timer() as report_timer:
         report_url = write_report(run.store, rows, to_dict(settings), timings,
                                   _sparsest_ticket_csv(replicates[0].run, rows), history=history,

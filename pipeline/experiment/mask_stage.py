@@ -12,10 +12,12 @@ from __future__ import annotations
 import logging
 
 from pipeline.experiment.cells import Cell
+from pipeline.experiment.provenance import masks_record_parts, write_masks_record
 from pipeline.experiment.run_dir import RunDirectory
 from pipeline.models.spec import ModelSpec
+from pipeline.store import StoreError
 from pipeline.tickets.masked_spec import MaskedSpec
-from pipeline.train.checkpoints import load_checkpoint
+from pipeline.train.checkpoints import checkpoint_record, load_verified
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,30 @@ def _masked_model_with(spec: ModelSpec, weights, masks=None):  # noqa: ANN001, A
     return model
 
 
+def _source_changed(run: RunDirectory, name: tuple[str, ...], level: int, rewind_epoch: int,
+                    final_epoch: int, iterative: bool) -> bool:
+    """Whether the weights existing masks were computed from have changed since (then they
+    are made again, and the cells built on them retrain: see cell_run.finished_result)."""
+    record_parts = masks_record_parts(name)
+    if not run.store.exists(*record_parts):
+        return False  # made before provenance was recorded
+    recorded = run.store.read_json(*record_parts).get("source_sha256")
+    try:
+        if iterative:
+            current = checkpoint_record(run.cell_dir(Cell(level - 1, rewind_epoch)),
+                                        run.CELL_WEIGHTS)["sha256"]
+        else:
+            current = checkpoint_record(run.dense_dir(),
+                                        run.dense_weights(final_epoch))["sha256"]
+    except (StoreError, KeyError, ValueError):
+        return False
+    if current != recorded:
+        log.warning("masks: level %d, rewind %d: the weights they were computed from have "
+                    "changed since; computing them again", level, rewind_epoch)
+        return True
+    return False
+
+
 def make_level_masks(
     run: RunDirectory, spec: ModelSpec, level: int, rewind_epoch: int, final_epoch: int
 ) -> tuple[str, ...]:
@@ -44,20 +70,26 @@ def make_level_masks(
     from pipeline.tickets import masks_at_level, masks_from_bytes, masks_to_bytes
 
     name = run.masks(level, rewind_epoch)
-    if run.store.exists(*name):
-        return name
-    policy = policy_for(run)
     iterative = run.settings.prune.method == "imp" and level > 1
+    if run.store.exists(*name):
+        if not _source_changed(run, name, level, rewind_epoch, final_epoch, iterative):
+            return name
+    policy = policy_for(run)
     if iterative:
-        ticket_dir = run.cell_dir(Cell(level - 1, rewind_epoch))
-        trained = load_checkpoint(ticket_dir, run.CELL_WEIGHTS)
+        source = Cell(level - 1, rewind_epoch).name
+        trained, digest = load_verified(run.cell_dir(Cell(level - 1, rewind_epoch)),
+                                        run.CELL_WEIGHTS)
         previous = masks_from_bytes(run.store.read_bytes(*run.masks(level - 1, rewind_epoch)))
         model = _masked_model_with(spec, trained, previous)
     else:
-        model = _masked_model_with(spec, load_checkpoint(run.dense_dir(),
-                                                         run.dense_weights(final_epoch)))
+        source = f"dense epoch {final_epoch}"
+        trained, digest = load_verified(run.dense_dir(), run.dense_weights(final_epoch))
+        model = _masked_model_with(spec, trained)
     masks = masks_at_level(model, policy, level)
-    run.store.write_bytes(masks_to_bytes(masks), *name)
+    data = masks_to_bytes(masks)
+    # the record first: a mask file without one is never trusted by verify_run
+    write_masks_record(run, name, data, source, digest)
+    run.store.write_bytes(data, *name)
     kept = sum(int(m.sum()) for m in masks.values()) / sum(m.size for m in masks.values())
     log.info("masks: level %d, rewind %d: %.2f%% of masked kernels kept (%s)", level,
              rewind_epoch, 100 * kept, f"from the level {level - 1} ticket" if iterative

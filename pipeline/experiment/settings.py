@@ -50,9 +50,15 @@ class RunSettings:
         True, "TensorFlow op determinism and one ordered reader thread per grid task: the "
         "same settings give the same numbers on the same hardware (false: faster on GPUs)"
     )
+    lease_timeout: float = setting(
+        300.0, "seconds without renewal after which a driver's lease on the run directory is "
+        "stale and another driver may take the run over (the holder renews it every third)"
+    )
 
     def __post_init__(self) -> None:
         require(self.replicates >= 1, "replicates", f"must be at least 1, got {self.replicates}")
+        require(self.lease_timeout > 0, "lease_timeout",
+                f"must be positive, got {self.lease_timeout}")
 
 
 @dataclass
@@ -258,6 +264,7 @@ EXECUTION_ONLY = (
     "run.master",
     "run.deterministic",
     "run.replicates",
+    "run.lease_timeout",
     "grid.task_cpus",
     "grid.max_failures",
     "grid.reader_workers",

@@ -28,8 +28,10 @@ def save_checkpoint(
     weights: Sequence[np.ndarray],
     name: str,
     meta: dict[str, Any] | None = None,
+    parent: str | None = None,
 ) -> str:
-    """Write ``name.npz`` then its record ``name.json``; returns the npz URL."""
+    """Write ``name.npz`` then its record ``name.json``; returns the npz URL. ``parent``:
+    the SHA-256 of the checkpoint this one was trained from (a dense epoch's predecessor)."""
     data = weights_to_bytes(weights)
     url = store.write_bytes(data, f"{name}.npz")
     record = {
@@ -38,6 +40,8 @@ def save_checkpoint(
         "arrays": len(weights),
         "meta": meta or {},
     }
+    if parent is not None:
+        record["parent_sha256"] = parent
     store.write_json(record, f"{name}.json")
     return url
 
@@ -53,6 +57,16 @@ def checkpoint_meta(store: ArtifactStore, name: str) -> dict[str, Any]:
 
 def load_checkpoint(store: ArtifactStore, name: str) -> list[np.ndarray]:
     """The weight list of checkpoint ``name``, verified against its record."""
+    return load_verified(store, name)[0]
+
+
+def checkpoint_record(store: ArtifactStore, name: str) -> dict[str, Any]:
+    """The record of checkpoint ``name`` (SHA-256, size, parent, metadata)."""
+    return store.read_json(f"{name}.json")
+
+
+def load_verified(store: ArtifactStore, name: str) -> tuple[list[np.ndarray], str]:
+    """The weight list of checkpoint ``name`` and the SHA-256 of the bytes it came from."""
     url = store.url(f"{name}.npz")
     try:
         record = store.read_json(f"{name}.json")
@@ -72,7 +86,7 @@ def load_checkpoint(store: ArtifactStore, name: str) -> list[np.ndarray]:
     if len(weights) != record.get("arrays"):
         raise CorruptCheckpoint(f"checkpoint {url} holds {len(weights)} arrays, not "
                                 f"{record.get('arrays')}")
-    return weights
+    return weights, digest
 
 
 def discard_checkpoint(store: ArtifactStore, name: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -159,3 +161,60 @@ def test_the_sparsest_ticket_exports_to_tflite_with_its_val_top1(mobilenet_run, 
     assert summary.top1_cell == pytest.approx(row["top1"].item())
     assert abs(summary.top1_export - summary.top1_cell) <= 0.005
     assert summary.max_abs_diff < 1e-4 and summary.runtime == "ai-edge-litert on xnnpack"
+    slim = export_cell(mobilenet_run.run_url, "L2-k1-none", str(tmp_path / "slim.keras"),
+                       slim=True, val_images=1000)
+    assert slim.slim.startswith(("removed", "no channel could be removed"))
+    assert slim.top1_export == slim.top1_cell and slim.max_abs_diff <= 1e-4
+
+
+def test_every_row_names_what_it_was_built_from(mobilenet_run):
+    import hashlib
+
+    from jobs.verify_run import main as verify_main
+    from pipeline.train.checkpoints import checkpoint_record
+
+    run = RunLayout(mobilenet_run.run_url).replicate(0) if RunLayout(
+        mobilenet_run.run_url).store.is_dir("replicate-0") else RunLayout(mobilenet_run.run_url)
+    table = pd.read_csv(ArtifactStore(mobilenet_run.run_url).path("results.csv"))
+    dense = {e: checkpoint_record(run.dense_dir(), run.dense_weights(e)) for e in (0, 1, 2)}
+    assert "parent_sha256" not in dense[0]
+    assert dense[1]["parent_sha256"] == dense[0]["sha256"]
+    assert dense[2]["parent_sha256"] == dense[1]["sha256"]
+    for row in table[table.cell != "dense"].itertuples():
+        assert row.rewind_sha256 == dense[int(row.rewind_epoch)]["sha256"], row.cell
+        if row.level == 0:
+            assert pd.isna(row.masks_sha256)
+        else:
+            data = run.store.read_bytes(*run.masks(int(row.level), int(row.rewind_epoch)))
+            assert row.masks_sha256 == hashlib.sha256(data).hexdigest(), row.cell
+    report = ArtifactStore(mobilenet_run.run_url).read_text("report.md")
+    assert "**Provenance verified**" in report
+    assert verify_main([mobilenet_run.run_url]) == 0
+
+
+def test_verify_run_names_the_cells_built_on_a_replaced_checkpoint(mobilenet_run, tmp_path,
+                                                                     capsys):
+    import shutil
+
+    from jobs.verify_run import main as verify_main
+    from pipeline.train.checkpoints import checkpoint_record, save_checkpoint
+
+    source = ArtifactStore(mobilenet_run.run_url).path()
+    copy = tmp_path / Path(source).name
+    shutil.copytree(source, copy)
+    run = RunLayout(str(copy))
+    run = run.replicate(0) if run.store.is_dir("replicate-0") else run
+    weights = load_checkpoint(run.dense_dir(), run.dense_weights(1))
+    other = [w + np.float32(0.01) if w.ndim > 1 else w for w in weights]  # another trajectory
+    save_checkpoint(run.dense_dir(), other, run.dense_weights(1),
+                    parent=checkpoint_record(run.dense_dir(), run.dense_weights(0))["sha256"])
+    capsys.readouterr()
+    assert verify_main([str(copy)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    built_on_k1 = {f"L{level}-k1-{c}" for level in (1, 2)
+                   for c in ("none", "reinit", "random_mask")} | {"L0-k1-none"}
+    named = {line.split(":")[0] for line in lines if "rewind checkpoint" in line}
+    assert named == built_on_k1
+    assert any(line.startswith("dense epoch 2 was not trained from the epoch-1 checkpoint")
+               for line in lines)
+    assert not any("-k0-" in line for line in lines)

@@ -49,3 +49,22 @@ def test_a_missing_bucket_is_an_error_naming_it(scheme, s3_env, gcs_env):
     store = ArtifactStore(f"{scheme}://no-such-bucket-lottery/run")
     with pytest.raises((StoreError, OSError, FileNotFoundError)):
         store.read_bytes("x")
+
+
+def test_a_create_only_write_has_one_winner(bucket):
+    store = ArtifactStore(f"{bucket}/run")
+    assert store.create_exclusive(b"first", "lease.json")
+    assert not store.create_exclusive(b"second", "lease.json")
+    assert store.read_bytes("lease.json") == b"first"
+
+
+def test_exactly_one_of_many_drivers_gets_the_lease(bucket):
+    from pipeline.experiment.run_lease import LEASE
+    from tests.support.leases import race
+
+    store = ArtifactStore(f"{bucket}/run")
+    for _ in range(3):
+        won = race(store, contenders=6)
+        assert len(won) == 1 and store.read_json(LEASE)["token"] == won[0].holder.token
+        won[0].release()
+        assert not store.exists(LEASE)
