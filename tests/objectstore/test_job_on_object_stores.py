@@ -127,3 +127,22 @@ def _results(grid: ArtifactStore) -> list[str]:
 def _all_results(run: ArtifactStore) -> list[str]:
     prefix = run.root.removeprefix("s3://") + "/"
     return [p.removeprefix(prefix) for p in _results(run.child("replicate-0", "grid"))]
+
+
+def test_a_second_driver_on_a_leased_run_exits_1(bucket, dataset, s3_env, gcs_env, tmp_path):
+    from pipeline.experiment.run_dir import RunDirectory
+    from pipeline.experiment.run_lease import LEASE, RunLease
+    from tests.support.cluster_jobs import prune_settings
+
+    output = f"{bucket}/runs"
+    run = RunDirectory(prune_settings(dataset, output))
+    with RunLease(run.store, 600, app_id="local-first"):
+        log = tmp_path / "second.log"
+        second = _job(prune_args(dataset, output), store_env(bucket, s3_env, gcs_env), log)
+        second.wait(TIMEOUT_S)
+        text = log.read_text(errors="replace")
+        assert second.returncode == 1, text[-3000:]
+        lines = [ln for ln in text.splitlines() if ln.startswith("prune_imagenet: error:")]
+        assert len(lines) == 1 and f"run directory {run.url} is in use by process" in lines[0]
+        assert "Spark application local-first" in lines[0]
+        assert run.store.listdir() == [LEASE]  # nothing else was written
