@@ -4,7 +4,7 @@ Three records make the chain of a replicate checkable:
 
 * each dense checkpoint's record (``dense/epoch-<e>.json``) holds the SHA-256 of its bytes
   and of the epoch before it (``parent_sha256``), so the epochs form one trajectory;
-* each mask file has a record beside it (``masks/L<l>-k<k>.json``): the SHA-256 of its
+* each mask file has a record beside it (``masks/L<l>-k<k>.source.json``): the SHA-256 of its
   bytes and of the weights it was computed from (the dense run's last epoch for level 1 or
   one-shot, the level ``l - 1`` ticket of the same chain for IMP);
 * each cell's ``result.json`` holds ``provenance``: the SHA-256 of the rewind checkpoint and
@@ -31,9 +31,10 @@ def sha256(data: bytes) -> str:
 
 
 def masks_record_parts(parts: tuple[str, ...]) -> tuple[str, ...]:
-    """The record beside mask file ``parts`` (``masks/L1-k0.npz`` → ``masks/L1-k0.json``)."""
+    """The record beside mask file ``parts`` (``masks/L1-k0.npz`` →
+    ``masks/L1-k0.source.json``; not ``L1-k0.json``, which would read as a checkpoint's)."""
     *head, name = parts
-    return (*head, name.rsplit(".", 1)[0] + ".json")
+    return (*head, name.rsplit(".", 1)[0] + ".source.json")
 
 
 def write_masks_record(layout: RunLayout, parts: tuple[str, ...], data: bytes,
