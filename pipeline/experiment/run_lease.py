@@ -27,7 +27,7 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pipeline.store import ArtifactStore, StoreError
+from pipeline.store import ArtifactStore, StoreError, local_path
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class RunLease:
         log.warning("run directory %s: taking over the lease of %s (%s)", self.store.root,
                     current.describe(), "its process is gone" if gone
                     else f"not renewed for {age:.0f} s")
-        self.store.write_bytes(self._body(), LEASE)
+        self._replace()
         self._start()
 
     def _died(self, holder: Holder) -> bool:
@@ -114,6 +114,19 @@ class RunLease:
             return False
         return False
 
+    def _replace(self) -> None:
+        """Overwrite the lease with no moment in which it is absent (a gap would let another
+        driver's create-only write in): an atomic rename on local disks; object stores
+        replace an object whole."""
+        local = local_path(self.store.url(LEASE))
+        if local is None:
+            self.store.write_bytes(self._body(), LEASE)
+            return
+        tmp = f"{local}.{self.holder.token}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(self._body())
+        os.replace(tmp, local)
+
     def _start(self) -> None:
         self._thread = threading.Thread(target=self._renew, name="run-lease", daemon=True)
         self._thread.start()
@@ -127,8 +140,8 @@ class RunLease:
                 return
             self.holder.renewed = time.time()
             try:
-                self.store.write_bytes(self._body(), LEASE)
-            except StoreError as exc:  # renewal is retried on the next beat
+                self._replace()
+            except (StoreError, OSError) as exc:  # renewal is retried on the next beat
                 log.warning("run directory %s: cannot renew the lease: %s", self.store.root,
                             exc)
 
