@@ -72,12 +72,14 @@ def test_a_killed_driver_on_this_host_is_taken_over_at_once(tmp_path) -> None:
 
 def test_the_holder_renews_its_lease(tmp_path) -> None:
     store = ArtifactStore(str(tmp_path / "run"))
-    with RunLease(store, 0.3):
+    with RunLease(store, 3.0):  # a beat every second
         first = store.read_json(LEASE)["renewed"]
-        time.sleep(0.5)  # about four beats
+        deadline = time.monotonic() + 30
+        while store.read_json(LEASE)["renewed"] == first and time.monotonic() < deadline:
+            time.sleep(0.1)
         assert store.read_json(LEASE)["renewed"] > first
         with pytest.raises(RunLeaseHeld):
-            RunLease(store, 0.3).acquire()  # renewed: never stale
+            RunLease(store, 3.0).acquire()  # renewed: not stale
 
 
 def test_a_second_job_on_a_leased_run_exits_1_before_writing(sample_dataset, tmp_path) -> None:
