@@ -26,13 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", metavar="RUN_DIR", help="run directory (local path or URL)")
     args = parser.parse_args(argv)
 
-    import yaml
-
-    from pipeline.config import ConfigError, from_dict
+    from pipeline.config import ConfigError
     from pipeline.experiment.provenance import verify_run
-    from pipeline.experiment.run_dir import RunDirectory
+    from pipeline.experiment.run_dir import RunDirectory, read_settings
     from pipeline.experiment.run_layout import SETTINGS
-    from pipeline.experiment.settings import PruneJobSettings
     from pipeline.logs import setup_logging
     from pipeline.store import ArtifactStore, StoreError, normalize_url
 
@@ -42,9 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         store = ArtifactStore(url)
         if not store.exists(SETTINGS):
             raise StoreError(f"{url} is not a run directory of prune_imagenet (no {SETTINGS})")
-        stored = yaml.safe_load(store.read_text(SETTINGS)) or {}
-        stored.pop("transfer", None)
-        settings = from_dict(PruneJobSettings, stored)
+        settings = read_settings(store)
         settings.run.output = posixpath.dirname(url)  # the run may have moved since
         run = RunDirectory(settings)
         if run.url != url:

@@ -23,11 +23,10 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
-import yaml
 
-from pipeline.config import from_dict
 from pipeline.data.dataset import IngestedDataset
 from pipeline.experiment.cells import grid_cells
+from pipeline.experiment.run_dir import read_settings
 from pipeline.experiment.run_layout import (
     GRID_DIR,
     REPLICATE_DIR,
@@ -77,9 +76,7 @@ def _open_run(run_url: str, replicate: int | None) -> tuple[PruneJobSettings, Ru
         if replicate is not None and replicate != int(match.group(1)):
             raise ExportError(f"{url} is replicate {match.group(1)}, not {replicate}")
         settings_store, cells = ArtifactStore(parent), run
-    stored = yaml.safe_load(settings_store.read_text(SETTINGS)) or {}
-    stored.pop("transfer", None)  # a transfer run: the rest is a main job's settings
-    return from_dict(PruneJobSettings, stored), cells
+    return read_settings(settings_store), cells
 
 
 def _num_classes(settings: PruneJobSettings) -> int:

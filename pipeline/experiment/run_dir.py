@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pipeline.config import dump_yaml, settings_hash
+from pipeline.config import dump_yaml, from_dict, settings_hash
 from pipeline.experiment.cell_context import CellContext
 from pipeline.experiment.preflight import DatasetFacts
 from pipeline.experiment.run_layout import SETTINGS, RunLayout
 from pipeline.experiment.settings import PruneJobSettings
 from pipeline.models.spec import ModelSpec
 from pipeline.seeding import replicate_seed
-from pipeline.store import normalize_url
+from pipeline.store import ArtifactStore, normalize_url
 from pipeline.tickets.masked_spec import MaskedSpec
 
 STAGES = ("dense", "masks", "grid", "report")
@@ -112,3 +112,13 @@ def stage_timer() -> Iterator[dict[str, float]]:
         yield out
     finally:
         out["seconds"] = round(time.monotonic() - start, 3)
+
+
+def read_settings(store: ArtifactStore) -> PruneJobSettings:
+    """The settings a run directory (``store``) was written with; a transfer run's
+    ``transfer`` section is left out, the rest is a main job's."""
+    import yaml
+
+    stored = yaml.safe_load(store.read_text(SETTINGS)) or {}
+    stored.pop("transfer", None)
+    return from_dict(PruneJobSettings, stored)
