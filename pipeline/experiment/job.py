@@ -37,6 +37,7 @@ from pipeline.report.figures import LineNames
 from pipeline.report.result_row import ResultRow
 from pipeline.report.writer import HISTORY_COLUMNS, HOLDOUT_HISTORY_COLUMNS
 from pipeline.tickets.controls import TICKET
+from pipeline.tracking.mlflow_runs import NoTracking, start_tracking
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +130,19 @@ def run_study(settings: PruneJobSettings, facts: DatasetFacts, study: Study,
     log.info("run directory %s (%d replicate(s))", run.url, settings.run.replicates)
     with RunLease(run.store, settings.run.lease_timeout,
                   app_id=spark.sparkContext.applicationId):
-        return _run_stages(settings, facts, study, spark, run, total_start)
+        tracker = start_tracking(settings.tracking.mlflow_uri, settings.tracking.experiment,
+                                 run.url, settings)
+        try:
+            outcome = _run_stages(settings, facts, study, spark, run, total_start, tracker)
+        except BaseException:
+            tracker.finish(run.store, failed=True)
+            raise
+        tracker.finish(run.store, failed=any(r.get("status") != "ok" for r in outcome.rows))
+        return outcome
 
 
 def _run_stages(settings: PruneJobSettings, facts: DatasetFacts, study: Study, spark,  # noqa: ANN001
-                run: RunDirectory, total_start: float) -> JobOutcome:
+                run: RunDirectory, total_start: float, tracker: NoTracking) -> JobOutcome:
     from pipeline.experiment.provenance import (
         provenance_columns,
         provenance_markdown,
@@ -162,6 +171,7 @@ def _run_stages(settings: PruneJobSettings, facts: DatasetFacts, study: Study, s
         ctx = rep_run.to_remote(rep_facts, model_spec(rep_run, rep_facts),
                                 workers(spark, rep_run), policy_for(rep_run).to_dict())
         replicates.append(Replicate(rep_run, study.context(ctx) if study.context else ctx))
+        tracker.log_rows(dense_rows[-1:], history_frame(replicates[-1:], [], settings))
     spec = model_spec(run, facts)
     previous = [r.run.stage_info("grid") for r in replicates]
     with stage_timer() as timer:
@@ -186,6 +196,7 @@ def _run_stages(settings: PruneJobSettings, facts: DatasetFacts, study: Study, s
         mine = [r for r in cell_rows if r.get("replicate", 0) == rep.index]
         rep.run.store.write_json([r.get("history") for r in mine], *rep.run.histories())
     history = history_frame(replicates, cell_rows, settings)
+    tracker.log_rows(rows, history)
     timings = {
         "dense": round(dense_seconds, 3),
         "masks": round(mask_seconds, 3),

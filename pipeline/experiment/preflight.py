@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 
 from pipeline.data.dataset import DatasetError, IngestedDataset
@@ -69,6 +70,9 @@ def check_settings(s: PruneJobSettings) -> None:
                f"grid.controls: unknown control {control!r} (known: {', '.join(list_controls())})")
     _check(len(set(s.grid.controls)) == len(s.grid.controls),
            f"grid.controls: duplicates in {s.grid.controls}")
+    _check(not s.tracking.mlflow_uri or importlib.util.find_spec("mlflow") is not None,
+           "tracking.mlflow_uri: MLflow is not installed; pip install 'lottery-spark[tracking]'"
+           " (mlflow-skinny) on the driver")
 
 
 def check_stability(s: PruneJobSettings) -> None:

@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 from pipeline.config import check_choices, require, section, setting
 from pipeline.early_bird.settings import EarlyBirdSettings
 from pipeline.policy_fields import PolicyFields
+from pipeline.tracking.settings import TrackingSettings
 
 CONTROL_NAMES = ("reinit", "random_mask")
 
@@ -270,6 +271,8 @@ EXECUTION_ONLY = (
     "grid.reader_workers",
     "eval.batch_size",
     "eval.shards",
+    "tracking.mlflow_uri",
+    "tracking.experiment",
 )
 
 
@@ -285,6 +288,7 @@ class PruneJobSettings:
     eval: EvalSettings = section(EvalSettings)
     early_bird: EarlyBirdSettings = section(EarlyBirdSettings)
     stability: StabilitySettings = section(StabilitySettings)
+    tracking: TrackingSettings = section(TrackingSettings)
 
     # left out of the run directory's hash (pipeline.experiment.run_dir.run_name)
     execution_only: ClassVar[tuple[str, ...]] = EXECUTION_ONLY

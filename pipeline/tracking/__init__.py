@@ -1,0 +1,1 @@
+"""Experiment tracking: each run of the main job mirrored into MLflow from the driver."""
