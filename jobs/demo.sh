@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The demo, end to end in Spark local mode: digits sample -> ingest -> prune job -> report.
-#   bash jobs/demo.sh [OUT_DIR]        (make demo runs this after setting up .venv/)
+#   bash jobs/demo.sh [OUT_DIR] [--set key=value ...]   (make demo runs this after setting
+#   up .venv/; make demo ARGS='--set tracking.mlflow_uri=sqlite:///...' passes settings on)
 # Each step is skipped when its output is already complete, like the job's own stages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-demo-output}
+shift || true
 source jobs/local_env.sh
 mkdir -p "$OUT"
 
@@ -30,4 +32,4 @@ PYEOF
 
 echo "== 3/3 prune: Elephas dense training, IMP grid with controls, report"
 "$SUBMIT" --master "local[2]" "${QUIET[@]}" jobs/prune_imagenet.py --config conf/local.yaml \
-  --set "data.url=$OUT/dataset" --set "run.output=$OUT/runs"
+  --set "data.url=$OUT/dataset" --set "run.output=$OUT/runs" "$@"

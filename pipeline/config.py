@@ -128,8 +128,12 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved annotation of every field of dataclass ``cls``, by name."""
     return typing.get_type_hints(cls)
+
+
+_hints = field_types
 
 
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:

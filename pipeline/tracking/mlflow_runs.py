@@ -47,6 +47,7 @@ RUN_DIR_TAG = "lottery.run_dir"
 KEY_TAG = "lottery.key"
 DIGEST_TAG = "lottery.digest"
 PARENT_TAG = "mlflow.parentRunId"
+KIND_TAG = "mlflow.experimentKind"  # the UI opens a model-training experiment on its runs
 BATCH = 900  # MLflow accepts at most 1000 metrics (and 100 params or tags) per log_batch
 MAX_PARAM = 6000  # the longest param value MLflow stores
 
@@ -117,7 +118,8 @@ class MlflowRun(NoTracking):
         if found is not None:
             return found.experiment_id
         try:
-            return self.client.create_experiment(name, artifact_location=_artifact_root(self.uri))
+            return self.client.create_experiment(name, artifact_location=_artifact_root(self.uri),
+                                                 tags={KIND_TAG: "custom_model_development"})
         except Exception:  # another driver created it in the meantime
             found = self.client.get_experiment_by_name(name)
             if found is None:

@@ -55,6 +55,8 @@ def test_one_parent_run_with_the_settings_and_the_report(tracked):
     assert {"report.md", "results.csv", "history.parquet", "figures"} <= artifacts
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert "figures/accuracy_vs_weights.png" in figures
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     # beside the sqlite file, not in the working directory
     db = client.tracking_uri[len("sqlite:///"):]
     assert parent.info.artifact_uri.startswith(Path(db).parent.joinpath("mlartifacts").as_uri())
