@@ -8,6 +8,7 @@ turn (:mod:`pipeline.train.in_process`), so the arithmetic is the same in both.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,22 +17,55 @@ import numpy as np
 
 def one_pass(model, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,  # noqa: ANN001
              share: int) -> dict[str, list[float]]:
-    """One pass over ``x`` in mini-batches with ``train_on_batch``, in the order drawn from
-    the round's ``seed`` and the share's index; the loss and metrics averaged over it.
+    """One pass over ``x`` in mini-batches, in the order drawn from the round's ``seed`` and
+    the share's index; the loss and metrics averaged over it (each batch weighted by its
+    images, as ``fit``'s running means are).
 
-    Equivalent to ``model.fit(epochs=1)`` but without building a fresh data pipeline on
-    every call, which on a small round costs as much as the training. Keras 3 resets the
-    metrics in every ``train_on_batch``, so the pass's means are taken here, each batch
-    weighted by its images, as ``fit``'s running means are.
+    The steps are ``train_on_batch``'s (the model's own ``train_step``, XLA as the model was
+    compiled), run in one compiled loop over the pass (:func:`compiled_pass`) instead of
+    one Python call and one read-back of the metrics per step, which on a small network
+    cost more than the step. A batch left over at the end (a share that is not whole
+    batches) is one more call of the same loop.
     """
+    import tensorflow as tf
+
     order = np.random.default_rng([int(seed), int(share)]).permutation(len(x))
-    sums: dict[str, float] = {}
-    for begin in range(0, len(x), batch_size):
-        index = order[begin : begin + batch_size]
-        logs = model.train_on_batch(x[index], y[index], return_dict=True)
-        for key, value in logs.items():
-            sums[key] = sums.get(key, 0.0) + float(value) * len(index)
-    return {key: [total / len(x)] for key, total in sums.items()}
+    model.reset_metrics()
+    run = compiled_pass(model)
+    images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    full = len(x) // batch_size
+    if full:
+        run(images, labels, tf.constant(order[: full * batch_size].reshape(full, batch_size)))
+    if len(x) % batch_size:
+        run(images, labels, tf.constant(order[full * batch_size :].reshape(1, -1)))
+    logs = model.get_metrics_result()
+    return {key: [float(value)] for key, value in logs.items()}
+
+
+_PASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled_pass(model):  # noqa: ANN001, ANN201 - a compiled Keras model; a tf.function
+    """``run(x, y, batches)``: ``model.train_step`` on ``x[b], y[b]`` for every row ``b`` of
+    ``batches`` (indices), in order, inside one ``tf.function``; one per model, traced once
+    for every pass and share (the shapes are left open)."""
+    import tensorflow as tf
+
+    run = _PASSES.get(model)
+    if run is not None:
+        return run
+    step = model.train_step
+    if model.jit_compile:
+        step = tf.function(step, jit_compile=True, reduce_retracing=True)
+
+    @tf.function(reduce_retracing=True)
+    def run(x, y, batches):  # noqa: ANN001, ANN202
+        for i in tf.range(tf.shape(batches)[0]):
+            index = batches[i]
+            step((tf.gather(x, index), tf.gather(y, index), None))
+
+    _PASSES[model] = run
+    return run
 
 
 def train_share(

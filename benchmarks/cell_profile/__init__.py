@@ -1,0 +1,1 @@
+"""See profile_cell.py."""
