@@ -105,4 +105,4 @@ cluster-down: setup
 	$(PY) jobs/cluster.py down --state-dir $(CLUSTER_DIR)
 
 clean:
-	rm -rf $(DEMO_DIR) $(REPRODUCE_DIR) $(TRANSFER_DIR) $(SPARK35) .pytest_cache
+	rm -rf $(DEMO_DIR) $(REPRODUCE_DIR) $(TRANSFER_DIR) $(SPARK35) .pytest_cache site
