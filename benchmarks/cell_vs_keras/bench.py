@@ -252,7 +252,8 @@ def run(train: int = 2048, val: int = 128, image_size: int = 64, epochs: tuple[i
     inputs = {
         **describe(tree),
         "image_size": image_size,
-        "settings": settings_note(_overrides(image_size, long)) + f"; and train.epochs={short}",
+        "settings": settings_note(_overrides(image_size, long, alpha, mixed_precision))
+        + f"; and train.epochs={short}",
         "cell": cell.name,
         "master": MASTER,
         "task_cpus": settings[long].grid.task_cpus,
