@@ -31,13 +31,14 @@ def one_pass(model, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,  #
 
     order = np.random.default_rng([int(seed), int(share)]).permutation(len(x))
     model.reset_metrics()
-    run = compiled_pass(model)
     images, labels = tf.convert_to_tensor(x), tf.convert_to_tensor(y)
+    run = compiled_pass(model, images, labels)
     full = len(x) // batch_size
     if full:
-        run(images, labels, tf.constant(order[: full * batch_size].reshape(full, batch_size)))
+        run(images, labels, tf.constant(order[: full * batch_size].reshape(full, batch_size),
+                                        tf.int64))
     if len(x) % batch_size:
-        run(images, labels, tf.constant(order[full * batch_size :].reshape(1, -1)))
+        run(images, labels, tf.constant(order[full * batch_size :].reshape(1, -1), tf.int64))
     logs = model.get_metrics_result()
     return {key: [float(value)] for key, value in logs.items()}
 
@@ -45,10 +46,10 @@ def one_pass(model, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,  #
 _PASSES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def compiled_pass(model):  # noqa: ANN001, ANN201 - a compiled Keras model; a tf.function
+def compiled_pass(model, x, y):  # noqa: ANN001, ANN201 - Keras model, tensors; a tf.function
     """``run(x, y, batches)``: ``model.train_step`` on ``x[b], y[b]`` for every row ``b`` of
     ``batches`` (indices), in order, inside one ``tf.function``; one per model, traced once
-    for every pass and share (the shapes are left open)."""
+    for every pass, share and leftover batch (its signature leaves every count open)."""
     import tensorflow as tf
 
     run = _PASSES.get(model)
@@ -58,7 +59,11 @@ def compiled_pass(model):  # noqa: ANN001, ANN201 - a compiled Keras model; a tf
     if model.jit_compile:
         step = tf.function(step, jit_compile=True, reduce_retracing=True)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(input_signature=[
+        tf.TensorSpec([None, *x.shape[1:]], x.dtype),
+        tf.TensorSpec([None, *y.shape[1:]], y.dtype),
+        tf.TensorSpec([None, None], tf.int64),
+    ])
     def run(x, y, batches):  # noqa: ANN001, ANN202
         for i in tf.range(tf.shape(batches)[0]):
             index = batches[i]

@@ -15,7 +15,7 @@ import pytest
 from pipeline.seeding import use_op_determinism
 from pipeline.tickets import apply_masks, set_masks
 from pipeline.tickets.conversion import to_masked
-from pipeline.train.local_sgd import one_pass
+from pipeline.train.local_sgd import compiled_pass, one_pass
 from tests.support.digits_nets import digits, random_masks, tiny_mixed_net
 
 
@@ -63,5 +63,9 @@ def test_the_pass_takes_train_on_batch_steps_bit_for_bit(build, masked):
                          strict=True):
         np.testing.assert_array_equal(got.numpy(), want.numpy(), err_msg=got.path)
     assert compiled.optimizer.iterations.numpy() == 2 * 8
+    # another share size and another leftover batch: no new trace
+    traces = compiled_pass(compiled, None, None).experimental_get_tracing_count()
+    one_pass(compiled, x[:77], y[:77], batch, seed, share)
+    assert compiled_pass(compiled, None, None).experimental_get_tracing_count() == traces
     for key, total in sums.items():  # the last pass's means, each batch by its images
         assert logs[key][0] == pytest.approx(total / len(x), rel=1e-5)
