@@ -171,7 +171,8 @@ def _run_stages(settings: PruneJobSettings, facts: DatasetFacts, study: Study, s
         ctx = rep_run.to_remote(rep_facts, model_spec(rep_run, rep_facts),
                                 workers(spark, rep_run), policy_for(rep_run).to_dict())
         replicates.append(Replicate(rep_run, study.context(ctx) if study.context else ctx))
-        tracker.log_rows(dense_rows[-1:], history_frame(replicates[-1:], [], settings))
+        if tracker.enabled:
+            tracker.log_rows(dense_rows[-1:], history_frame(replicates[-1:], [], settings))
     spec = model_spec(run, facts)
     previous = [r.run.stage_info("grid") for r in replicates]
     with stage_timer() as timer:

@@ -55,6 +55,11 @@ MAX_PARAM = 6000  # the longest param value MLflow stores
 class NoTracking:
     """What the job calls when ``tracking.mlflow_uri`` is empty: nothing happens."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether logging still happens (so callers can skip gathering what it needs)."""
+        return False
+
     def log_rows(self, rows: Iterable[dict[str, Any]], history: pd.DataFrame) -> None:
         """Nothing to log."""
 
@@ -72,6 +77,10 @@ class MlflowRun(NoTracking):
         self.parent_id: str | None = None
         self.children: dict[str, tuple[str, str]] = {}  # key -> (run id, digest)
         self._guard(self._start, experiment, run_url, settings)
+
+    @property
+    def enabled(self) -> bool:
+        return not self.off
 
     def _guard(self, fn: Callable[..., None], *args: Any) -> None:
         if self.off:
