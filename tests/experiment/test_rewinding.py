@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import keras
 import numpy as np
 import pytest
 
@@ -120,20 +119,30 @@ def test_data_parallel_level_zero_reproduces_the_dense_epochs(spark, task_run, t
 
 @contextmanager
 def _recorded_batches() -> Iterator[list[list[str]]]:
-    """Every training batch of this process while open, as its images' digests in order."""
+    """Every training batch of this process while open, as its images' digests in order:
+    the rows of indices the compiled pass gathers its batches by, read as it is called."""
+    from pipeline.train import local_sgd
+
     batches: list[list[str]] = []
-    original = keras.Model.train_on_batch
+    original = local_sgd.compiled_pass
 
-    def recording(self, x, y=None, **kw):  # noqa: ANN001, ANN202
-        batches.append([hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
-                        for image in np.asarray(x)])
-        return original(self, x, y, **kw)
+    def recording(model, x, y):  # noqa: ANN001, ANN202
+        run = original(model, x, y)
 
-    keras.Model.train_on_batch = recording
+        def recorded(x, y, rows):  # noqa: ANN001, ANN202
+            images = np.asarray(x)
+            for row in np.asarray(rows):
+                batches.append([hashlib.sha1(np.ascontiguousarray(images[i]).tobytes())
+                                .hexdigest() for i in row])
+            return run(x, y, rows)
+
+        return recorded
+
+    local_sgd.compiled_pass = recording
     try:
         yield batches
     finally:
-        keras.Model.train_on_batch = original
+        local_sgd.compiled_pass = original
 
 
 def _context(settings, outcome, tmp_path, data_order: str):  # noqa: ANN001, ANN202
