@@ -65,7 +65,7 @@ def _is_choice(tp: Any) -> bool:
 
 def check_choices(obj: Any) -> None:
     """Check every ``Literal`` field of dataclass ``obj``, for values set without the loader."""
-    hints = _hints(type(obj))
+    hints = field_types(type(obj))
     for f in dataclasses.fields(obj):
         if _is_choice(hints[f.name]):
             _coerce(f.name, getattr(obj, f.name), hints[f.name])
@@ -133,14 +133,12 @@ def field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-_hints = field_types
-
 
 def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     """Build dataclass ``cls`` from a nested mapping, checking keys and types."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix.rstrip('.') or '<root>'}: expected a mapping, got {data!r}")
-    hints = _hints(cls)
+    hints = field_types(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -245,7 +243,7 @@ def settings_hash(config: Any, exclude: Iterable[str] = ()) -> str:
 def describe(cls: type, prefix: str = "") -> list[tuple[str, str, Any]]:
     """``(key, help, default)`` for every leaf setting of ``cls``; feeds ``--help``."""
     rows: list[tuple[str, str, Any]] = []
-    hints = _hints(cls)
+    hints = field_types(cls)
     instance = cls()
     for f in dataclasses.fields(cls):
         key = f"{prefix}{f.name}"

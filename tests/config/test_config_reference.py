@@ -8,7 +8,7 @@ from typing import Literal
 
 import pytest
 
-from pipeline.config import _hints, describe, section, setting
+from pipeline.config import describe, field_types, section, setting
 from pipeline.config_reference import (
     JobReference,
     default_jobs,
@@ -48,7 +48,7 @@ def literal_values(tp: typing.Any) -> list[typing.Any]:
 def leaf_type(cls: type, key: str) -> typing.Any:
     tp: typing.Any = cls
     for part in key.split("."):
-        tp = _hints(tp)[part]
+        tp = field_types(tp)[part]
     return tp
 
 
